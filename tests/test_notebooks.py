@@ -1,0 +1,59 @@
+"""Chapter-level checks beyond nbval: parameters cells, fail-fast validation, the book's build stamps."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REQUIRED_PARAMETERS = ("scale", "seed", "device")
+
+
+def load_build_module():
+    spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_first_code_cell_is_the_parameters_cell(notebook):
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    first = cells[0]
+    assert "parameters" in first["metadata"].get("tags", [])
+    source = "".join(first["source"])
+    for name in REQUIRED_PARAMETERS:
+        assert f"{name} = " in source, f"{notebook.name}: parameters cell lacks {name}"
+    assert 'scale = "cpu"' in source, "the stored default must be the book's scale"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_are_listed_in_the_toc(notebook):
+    assert notebook.stem in load_build_module().chapters_in_toc()
+
+
+def test_bad_parameter_fails_fast_listing_valid_values(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "00_quickstart.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"scale": "smoke", "dataset": "nope"}, progress_bar=False,
+                                   cwd=str(ROOT / "notebooks"))
+    assert "dataset='nope' is not valid" in str(err.value)
+    assert "'fashion_mnist'" in str(err.value)
+    executed = json.loads((tmp_path / "out.ipynb").read_text())
+    # it failed in the validation cell, before the training cell ran
+    training = [c for c in executed["cells"] if "train_cached(" in "".join(c["source"])]
+    assert training and training[0].get("execution_count") is None
+
+
+def test_build_stamp_changes_with_notebook_and_parameters(tmp_path):
+    build = load_build_module()
+    notebook = tmp_path / "ch.ipynb"
+    notebook.write_text("{}")
+    base = build.source_digest(notebook, {"scale": "cpu"})
+    assert build.source_digest(notebook, {"scale": "cpu"}) == base
+    assert build.source_digest(notebook, {"scale": "smoke"}) != base
+    notebook.write_text('{"x": 1}')
+    assert build.source_digest(notebook, {"scale": "cpu"}) != base

@@ -1,0 +1,75 @@
+"""The training loop and cached training on a tiny learnable data set."""
+
+import pytest
+import torch
+
+from rattrlib.data import DATASETS, DatasetInfo, ImageDataset
+from rattrlib.models import MnistCNN, accuracy, build_model
+from rattrlib.results import ResultsCache
+from rattrlib.train import TrainConfig, train, train_cached
+
+
+def tiny_dataset(n=64, split="train"):
+    """Two classes a CNN separates at once: a bright left half or a bright right half, plus noise."""
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    labels = torch.arange(n) % 2
+    images = 0.1 * torch.rand(n, 1, 8, 8, generator=g)
+    images[labels == 0, :, :, :4] += 0.8
+    images[labels == 1, :, :, 4:] += 0.8
+    return ImageDataset("tiny", split, images.clamp(0, 1), labels, ("left", "right"))
+
+
+@pytest.fixture
+def tiny_registered(monkeypatch):
+    info = DatasetInfo("tiny", "test data", (1, 8, 8), ("left", "right"), True, "none",
+                       lambda split, **kw: tiny_dataset(split=split))
+    monkeypatch.setitem(DATASETS, "tiny", info)
+
+
+def test_training_learns_the_tiny_task_and_logs_each_epoch():
+    data = tiny_dataset()
+    torch.manual_seed(0)
+    model = MnistCNN(1, 2, image_size=8)
+    logs = train(model, data, epochs=3, batch_size=16, lr=1e-3, progress=False)
+    assert [log["epoch"] for log in logs] == [1, 2, 3]
+    assert {"ce", "train_accuracy", "seconds"} <= logs[0].keys()
+    assert logs[-1]["ce"] < logs[0]["ce"]
+    test = tiny_dataset(split="test")
+    assert accuracy(model, test.images, test.labels) == 1.0
+
+
+def test_same_seed_gives_identical_weights():
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = MnistCNN(1, 2, image_size=8)
+        train(model, tiny_dataset(), epochs=1, batch_size=16, seed=5, progress=False)
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_bad_hyperparameters_fail_before_training():
+    model = MnistCNN(1, 2, image_size=8)
+    with pytest.raises(ValueError, match="method='magic'"):
+        train(model, tiny_dataset(), method="magic")
+    with pytest.raises(ValueError, match="lr > 0"):
+        train(model, tiny_dataset(), lr=0)
+    with pytest.raises(ValueError, match="n_train"):
+        TrainConfig(dataset="tiny", n_train=0)
+    with pytest.raises(ValueError, match="model='resnet9000'"):
+        build_model("resnet9000", (1, 8, 8), 2)
+
+
+def test_train_cached_trains_once_then_loads(tiny_registered, tmp_path, monkeypatch):
+    cache = ResultsCache(tmp_path)
+    config = TrainConfig(dataset="tiny", epochs=1, batch_size=16)
+    model, logs = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the model was cached")
+
+    monkeypatch.setattr("rattrlib.train.train", no_training)
+    again, logs_again = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
+    assert logs_again == logs
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert not again.training

@@ -1,4 +1,4 @@
-"""Figures the chapters share: images beside their attribution maps."""
+"""Figures the chapters share: images above their attribution maps."""
 
 from __future__ import annotations
 
@@ -15,20 +15,22 @@ def _as_image(x: torch.Tensor):
 
 
 def plot_attribution_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor],
-                          titles: Sequence[str] | None = None, cmap: str = "inferno", size: float = 1.9):
-    """One row per image: the image, then each named map (N×H×W) normalised per image.
+                          titles: Sequence[str] | None = None, cmap: str = "inferno", size: float = 1.7):
+    """One column per image: the image on top, then one row per named map (N×H×W, each normalised per image).
 
-    ``images`` is N×C×H×W in [0, 1]; ``titles`` (one per image) label the image column.
+    ``images`` is N×C×H×W in [0, 1]; ``titles`` (one per image) label the columns; the map names label the rows.
     Returns the matplotlib figure.
     """
-    n, cols = len(images), 1 + len(maps)
-    fig, axes = plt.subplots(n, cols, figsize=(size * cols, size * n), squeeze=False)
+    n, rows = len(images), 1 + len(maps)
+    fig, axes = plt.subplots(rows, n, figsize=(size * n, size * rows), squeeze=False)
     for i in range(n):
-        axes[i, 0].imshow(_as_image(images[i]), cmap="gray", vmin=0, vmax=1)
-        axes[i, 0].set_title(titles[i] if titles else "image", fontsize=8)
-        for j, (name, m) in enumerate(maps.items(), start=1):
-            axes[i, j].imshow(m[i].detach().cpu().numpy(), cmap=cmap)
-            axes[i, j].set_title(name, fontsize=8)
+        axes[0, i].imshow(_as_image(images[i]), cmap="gray", vmin=0, vmax=1)
+        if titles:
+            axes[0, i].set_title(titles[i], fontsize=8)
+        for j, m in enumerate(maps.values(), start=1):
+            axes[j, i].imshow(m[i].detach().cpu().numpy(), cmap=cmap)
+    for j, name in enumerate(["image", *maps], start=0):
+        axes[j, 0].set_ylabel(name, fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

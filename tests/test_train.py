@@ -1,12 +1,14 @@
 """The training loop and cached training on a tiny learnable data set."""
 
+import copy
+
 import pytest
 import torch
 
 from rattrlib.data import DATASETS, DatasetInfo, ImageDataset
 from rattrlib.models import MnistCNN, accuracy, build_model
 from rattrlib.results import ResultsCache
-from rattrlib.train import TrainConfig, train, train_cached
+from rattrlib.train import TrainConfig, TrainingMethod, fit, train, train_cached
 
 
 def tiny_dataset(n=64, split="train"):
@@ -73,3 +75,74 @@ def test_train_cached_trains_once_then_loads(tiny_registered, tmp_path, monkeypa
     assert logs_again == logs
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     assert not again.training
+
+
+class NoisyNatural(TrainingMethod):
+    """CE on images with Gaussian noise: uses the torch RNG, like PGD's random start does."""
+
+    name = "noisy"
+
+    def loss(self, model, batch, progress):
+        loss = torch.nn.functional.cross_entropy(model(batch.x + 0.1 * torch.randn_like(batch.x)), batch.y)
+        return loss, {"ce": loss.item()}
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one():
+    def fresh():
+        torch.manual_seed(0)
+        return MnistCNN(1, 2, image_size=8)
+
+    uninterrupted = fresh()
+    logs_a = fit(uninterrupted, tiny_dataset(), NoisyNatural(), epochs=3, batch_size=16, seed=3, progress=False)
+
+    saved = {}
+
+    def save_then_die(state):
+        saved["state"] = copy.deepcopy(state)
+        if len(state["logs"]) == 2:
+            raise Interrupt
+
+    first = fresh()
+    with pytest.raises(Interrupt):
+        fit(first, tiny_dataset(), NoisyNatural(), epochs=3, batch_size=16, seed=3, progress=False,
+            save_checkpoint=save_then_die)
+    torch.manual_seed(123)  # the RNG state at restart is whatever it is; the checkpoint restores it
+    resumed = fresh()
+    logs_b = fit(resumed, tiny_dataset(), NoisyNatural(), epochs=3, batch_size=16, seed=3, progress=False,
+                 load_checkpoint=lambda: saved["state"])
+    assert [log["ce"] for log in logs_b] == [log["ce"] for log in logs_a]
+    assert all(torch.equal(a, b) for a, b in zip(uninterrupted.state_dict().values(),
+                                                 resumed.state_dict().values()))
+
+
+def test_train_cached_resumes_from_its_last_checkpoint(tiny_registered, tmp_path, monkeypatch):
+    config = TrainConfig(dataset="tiny", epochs=3, batch_size=16)
+    reference, _ = train_cached(config, seed=0, device="cpu", cache=ResultsCache(tmp_path / "a"), progress=False)
+
+    cache = ResultsCache(tmp_path / "b")
+    real_save = ResultsCache.save
+
+    def save_and_die_after_two_epochs(self, kind, config, value, **kw):
+        real_save(self, kind, config, value, **kw)
+        if kind == "checkpoint" and len(value["logs"]) == 2:
+            raise Interrupt
+
+    with monkeypatch.context() as patch, pytest.raises(Interrupt):
+        patch.setattr(ResultsCache, "save", save_and_die_after_two_epochs)
+        train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
+    epochs_run = []
+    real_fit = fit
+
+    def counting_fit(*args, **kwargs):
+        logs = real_fit(*args, **kwargs)
+        epochs_run.append(len(logs))
+        return logs
+
+    monkeypatch.setattr("rattrlib.train.fit", counting_fit)
+    resumed, logs = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
+    assert len(logs) == 3 and epochs_run == [3]
+    assert all(torch.equal(a, b) for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()))

@@ -1,38 +1,46 @@
-"""Training methods under one entry point, and cached training runs.
+"""Training methods under one entry point, and cached, resumable training runs.
 
-``train(model, data, method="natural", epochs=..., ...)`` trains in place and returns per-epoch logs;
-``train_cached(TrainConfig(...))`` builds, trains and stores a model in the results cache, or loads it.
+``train(model, data, method="natural", epochs=..., **hyperparameters)`` trains in place and returns per-epoch
+logs; ``train_cached(TrainConfig(...))`` builds, trains and stores a model in the results cache (resuming from
+the last finished epoch after an interruption), or loads it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Optional
 
-import torch
 from torch import nn
 
 from rattrlib.config import check_choice, resolve_device, seed_everything
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.models import build_model
-from rattrlib.results import ResultsCache
-from rattrlib.train.loop import fit
-from rattrlib.train.natural import natural_loss
+from rattrlib.results import CorruptCacheError, Record, ResultsCache
+from rattrlib.train.base import Batch, Progress, TrainingMethod
+from rattrlib.train.loop import OPTIMISERS, fit
+from rattrlib.train.natural import Natural
 
-METHODS = {"natural": natural_loss}
+METHODS: dict[str, type[TrainingMethod]] = {"natural": Natural}
+
+
+def make_method(name: str, **hyperparameters) -> TrainingMethod:
+    """The training method ``name`` with its hyperparameters (validated by its constructor)."""
+    check_choice("method", name, sorted(METHODS))
+    return METHODS[name](**hyperparameters)
 
 
 def train(model: nn.Module, data: ImageDataset, method: str = "natural", *, epochs: int = 1,
-          batch_size: int = 128, lr: float = 1e-3, seed: int = 0, progress: bool = True) -> list[dict]:
-    """Train ``model`` in place on ``data`` with ``method``; return one log dict per epoch."""
-    check_choice("method", method, sorted(METHODS))
-    return fit(model, data, METHODS[method], epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-               progress=progress)
+          batch_size: int = 128, lr: float = 1e-3, optimiser: str = "adam", seed: int = 0,
+          progress: bool = True, **hyperparameters) -> list[dict]:
+    """Train ``model`` in place on ``data`` with ``method`` and its ``hyperparameters``; return epoch logs."""
+    return fit(model, data, make_method(method, **hyperparameters), epochs=epochs, batch_size=batch_size,
+               lr=lr, optimiser=optimiser, seed=seed, progress=progress)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a trained model; its hash (with the seed) is the cache key."""
+    """Everything that determines a trained model; with the seed, its canonical JSON is the cache key."""
 
     dataset: str
     model: str = "mnist_cnn"
@@ -40,29 +48,46 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 128
     lr: float = 1e-3
+    optimiser: str = "adam"
     n_train: Optional[int] = None  # stratified subset of the training split; None = all of it
+    hyperparameters: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        check_choice("method", self.method, sorted(METHODS))
+        make_method(self.method, **self.hyperparameters)  # validates the method and its hyperparameters
+        check_choice("optimiser", self.optimiser, OPTIMISERS)
         if self.n_train is not None and self.n_train < 1:
             raise ValueError(f"n_train must be positive or None, got {self.n_train}")
+
+
+def load_checkpoint(cache: ResultsCache, key: dict) -> Optional[Record]:
+    """The last epoch checkpoint of a run, or None; a corrupt one is reported and ignored (training restarts)."""
+    try:
+        return cache.load("checkpoint", **key)
+    except CorruptCacheError as err:
+        warnings.warn(f"ignoring checkpoint: {err}", stacklevel=3)
+        return None
 
 
 def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto",
                  cache: ResultsCache | None = None, progress: bool = True) -> tuple[nn.Module, list[dict]]:
     """The model trained by ``config`` with ``seed`` (in eval mode, on ``device``) and its per-epoch logs.
 
-    Loads it from the results cache when it was trained before, else trains and stores it.
+    Loads it from the results cache when it was trained before; else trains it, saving a checkpoint after every
+    epoch so an interrupted run resumes from the last finished epoch, and stores the result.
     """
     cache = cache or ResultsCache()
     data = load_dataset(config.dataset, "train").subset(config.n_train, seed=seed)
     target = resolve_device(device)
+    key = {"config": config, "seed": seed, "dataset": config.dataset}
 
     def run() -> dict:
         seed_everything(seed)
         model = build_model(config.model, data.shape, len(data.classes)).to(target)
-        logs = train(model, data, config.method, epochs=config.epochs, batch_size=config.batch_size,
-                     lr=config.lr, seed=seed, progress=progress)
+        checkpoint = load_checkpoint(cache, key)
+        logs = fit(model, data, make_method(config.method, **config.hyperparameters), epochs=config.epochs,
+                   batch_size=config.batch_size, lr=config.lr, optimiser=config.optimiser, seed=seed,
+                   progress=progress, save_checkpoint=lambda state: cache.save("checkpoint", value=state, **key),
+                   load_checkpoint=lambda: checkpoint.value if checkpoint else None)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "logs": logs}
 
     stored = cache.get_or_compute("model", config, run, seed=seed, dataset=config.dataset)
@@ -71,4 +96,5 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto",
     return model.to(target).eval(), stored["logs"]
 
 
-__all__ = ["METHODS", "TrainConfig", "fit", "train", "train_cached"]
+__all__ = ["METHODS", "Batch", "Progress", "TrainConfig", "TrainingMethod", "fit", "make_method", "train",
+           "train_cached"]

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rattrlib.train.base import Batch, Progress, TrainingMethod
 
-def natural_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """``CE(f(x), y)``, batch mean. Returns the loss and its logged terms."""
-    loss = F.cross_entropy(model(x), y)
-    return loss, {"ce": loss.item()}
+
+class Natural(TrainingMethod):
+    """``CE(f(x), y)``, the batch mean."""
+
+    name = "natural"
+
+    def loss(self, model: nn.Module, batch: Batch, progress: Progress) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = F.cross_entropy(model(batch.x), batch.y)
+        return loss, {"ce": loss.item()}

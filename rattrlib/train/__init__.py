@@ -20,8 +20,12 @@ from rattrlib.results import CorruptCacheError, Record, ResultsCache
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 from rattrlib.train.loop import OPTIMISERS, fit
 from rattrlib.train.natural import Natural
+from rattrlib.train.adversarial import PGDAT, TRADES
+from rattrlib.train.sat import PGDSAT, SAT, TRADESSAT
 
 METHODS: dict[str, type[TrainingMethod]] = {"natural": Natural}
+# first-order (adversarial and saliency-based) trainers
+METHODS.update({"pgd_at": PGDAT, "trades": TRADES, "sat": SAT, "pgd_sat": PGDSAT, "trades_sat": TRADESSAT})
 
 
 def make_method(name: str, **hyperparameters) -> TrainingMethod:

@@ -36,3 +36,37 @@ def plot_attribution_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor]
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def plot_attack_examples(images: torch.Tensor, results: Mapping[str, "object"], indices: Sequence[int], *,
+                         cmap: str = "inferno", size: float = 1.7):
+    """Clean image and map above each attack's perturbed image and map, one column per image.
+
+    ``images`` are the clean images (N×C×H×W in [0, 1]) the attacks ran on; ``results`` maps a row label (e.g. ``"IFIA top-k"``, ``"random sign"``) to an
+    :class:`~rattrlib.attacks.AttackResult` of the same images; ``indices`` picks the columns. The attacked
+    maps are titled with their top-k intersection (%) and Kendall τ against the clean map.
+    Returns the matplotlib figure.
+    """
+    first = next(iter(results.values()))
+    rows = [("image", None), ("map (clean)", None)]
+    for name in results:
+        rows += [(f"{name}: image", name), (f"{name}: map", name)]
+    fig, axes = plt.subplots(len(rows), len(indices), figsize=(size * len(indices), size * len(rows)),
+                             squeeze=False)
+    for col, i in enumerate(indices):
+        axes[0, col].imshow(_as_image(images[i]), cmap="gray", vmin=0, vmax=1)
+        axes[1, col].imshow(first.clean_map[i].cpu().numpy(), cmap=cmap)
+        for r, name in enumerate(results, start=1):
+            res = results[name]
+            axes[2 * r, col].imshow(_as_image(res.x_adv[i]), cmap="gray", vmin=0, vmax=1)
+            axes[2 * r + 1, col].imshow(res.adv_map[i].cpu().numpy(), cmap=cmap)
+            verdict = (f"top-k {100 * res.topk[i]:.0f}%, τ {res.kendall[i]:.2f}" if res.success[i]
+                       else "attack failed")
+            axes[2 * r + 1, col].set_title(verdict, fontsize=7)
+    for r, (label, _) in enumerate(rows):
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -273,7 +273,9 @@ def get_model(dataset: str, method: str, scale: str = "cpu", seed: int = 0, devi
     """The zoo model ``(dataset, method, scale, seed)`` in eval mode on ``device``, and its per-epoch training
     logs: loaded from the results cache (``$RATTR_HOME/results``, or ``cache``) when it was trained before,
     else trained now with :func:`zoo_config`'s settings (resumable after an interruption) and stored. For
-    ``teacher_aligned`` the ``pgd_at`` teacher of the same dataset/scale/seed is trained or loaded first."""
+    ``teacher_aligned`` the ``pgd_at`` teacher of the same dataset/scale/seed is trained or loaded first (into
+    ``cache``); :class:`~rattrlib.train.gali.TeacherAligned` then resolves it from its config in the default
+    cache (``$RATTR_HOME/results``), so with a custom ``cache`` the teacher may be trained a second time there."""
     config = zoo_config(dataset, method, scale, seed=seed)
     if method == "teacher_aligned":
         get_model(dataset, "pgd_at", scale, seed=seed, device=device, progress=progress, cache=cache)

@@ -17,6 +17,8 @@ Generation is deterministic from ``seed`` and prefix-stable (the first k scenes 
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,15 +69,26 @@ def load_photo(name: str) -> torch.Tensor:
 
         array = getattr(skimage.data, item)()
     elif source == "sklearn":
-        from sklearn.datasets import load_sample_image
-
-        array = load_sample_image(item)
+        array = _read_sklearn_sample_image(item)
     else:
         raise ValueError(f"photo {name!r}: source must be 'skimage' or 'sklearn'")
     array = np.asarray(array)
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     return torch.from_numpy(np.array(array[:, :, :3], dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def _read_sklearn_sample_image(filename: str) -> np.ndarray:
+    """A photo of ``sklearn.datasets.load_sample_images`` as uint8 (H, W, 3), read from the package's folder
+    with Pillow (what ``load_sample_image`` does) without importing scikit-learn (seconds of import time)."""
+    from PIL import Image
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise ImportError("scikit-learn is not installed; its sample photos are backgrounds of fmnist_scenes")
+    path = Path(spec.origin).parent / "datasets" / "images" / filename
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -223,9 +236,10 @@ def boxes_of_masks(masks: torch.Tensor) -> torch.Tensor:
 def generate_scenes(split: str = "train", n: int | None = None, size: int = 64, seed: int = 0) -> dict:
     """Build the scenes (no cache): a dict of uint8 ``images`` (n, 3, size, size), int64 ``labels`` (n,),
     int16 ``boxes`` (n, 4), bool ``masks`` (n, size, size), and the ``layout`` of :func:`scene_layout`."""
-    n = DEFAULT_N[split] if n is None else n
+    n = DEFAULT_N.get(split) if n is None else n
+    _check_params(split, n, size, seed)
+    garments = load_fashion_mnist(split)  # first, so missing data fails before any other work
     layout = scene_layout(split, n, size, seed)
-    garments = load_fashion_mnist(split)
     if len(garments) != GARMENTS_PER_SPLIT[split]:
         raise ValueError(f"Fashion-MNIST {split} has {len(garments)} images, expected {GARMENTS_PER_SPLIT[split]}")
     picked = torch.from_numpy(layout["garment"])

@@ -32,7 +32,7 @@ from rattrlib.config import rattr_home
 T = TypeVar("T")
 
 #: Bumped when the on-disk layout changes; records of another format are stale.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 class CorruptCacheError(RuntimeError):
@@ -124,7 +124,8 @@ class ResultsCache:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                torch.save({"meta": meta, "payload": payload}, f)
+                # a uint8 tensor is stored as raw bytes (a bytes object would be pickled as latin-1 text)
+                torch.save({"meta": meta, "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -141,11 +142,12 @@ class ResultsCache:
             return None
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
-            meta, payload = stored["meta"], stored["payload"]
+            meta = stored["meta"]
         except Exception as err:  # truncated or not a torch file at all
             raise CorruptCacheError(f"{path}: unreadable ({type(err).__name__}: {err})") from err
         if meta.get("format") != CACHE_FORMAT:
             raise CorruptCacheError(f"{path}: stale format {meta.get('format')!r}, expected {CACHE_FORMAT}")
+        payload = stored["payload"].numpy().tobytes()
         if meta.get("key") != key or meta.get("config") != _canonical(config):
             raise CorruptCacheError(f"{path}: stored config does not match the requested one")
         if hashlib.sha256(payload).hexdigest() != meta.get("sha256"):

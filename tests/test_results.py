@@ -89,9 +89,9 @@ def test_payload_checksum_mismatch_is_detected(cache):
     cache.save("eval", config, torch.ones(10), seed=0, dataset="d")
     path = _stored_path(cache, config)
     stored = torch.load(path, weights_only=True)
-    tampered = bytearray(stored["payload"])
+    tampered = bytearray(stored["payload"].numpy().tobytes())
     tampered[-20] ^= 0xFF
-    stored["payload"] = bytes(tampered)
+    stored["payload"] = torch.frombuffer(tampered, dtype=torch.uint8)
     torch.save(stored, path)
     with pytest.raises(CorruptCacheError, match="checksum"):
         cache.load("eval", config, seed=0, dataset="d")

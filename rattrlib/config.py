@@ -6,6 +6,8 @@ with a message that lists the valid values.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import random
 from pathlib import Path
@@ -37,6 +39,53 @@ def check_range(name: str, value: float, low: float, high: float, *, low_open: b
     if below or value > high:
         bracket = "(" if low_open else "["
         raise ValueError(f"{name}={value!r} is outside {bracket}{low}, {high}]")
+    return value
+
+
+def check_real(name: str, value) -> float:
+    """``value`` as a float if it is a finite real number (not a bool); else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite real number")
+    return float(value)
+
+
+def check_positive(name: str, value) -> float:
+    """A finite real number > 0 (step sizes α, softplus β, learning rates)."""
+    return check_range(name, check_real(name, value), 0.0, math.inf, low_open=True)
+
+
+def check_nonnegative(name: str, value) -> float:
+    """A finite real number ≥ 0 (λ weights, noise levels)."""
+    return check_range(name, check_real(name, value), 0.0, math.inf)
+
+
+def check_unit_interval(name: str, value) -> float:
+    """A finite real number in [0, 1] (probabilities, thresholds on normalised maps)."""
+    return check_range(name, check_real(name, value), 0.0, 1.0)
+
+
+def check_int(name: str, value, low: int) -> int:
+    """An int (not a bool) ≥ ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} must be an int >= {low}")
+    if value < low:
+        raise ValueError(f"{name}={value!r} must be >= {low}")
+    return int(value)
+
+
+def check_eps(eps, norm: str = "linf") -> float:
+    """ε on the [0, 1] image scale (the papers' "ε = 8" is 8/255): in [0, 1] for ℓ∞; any finite ε ≥ 0 for ℓ2
+    (an ℓ2 radius may exceed 1, e.g. Madry's MNIST ℓ2 ε = 2)."""
+    eps = check_real("eps", eps)
+    if norm == "linf" and not 0.0 <= eps <= 1.0:
+        raise ValueError(f"eps={eps!r} is outside [0, 1]: ε is on the [0, 1] image scale (use 8/255, not 8)")
+    return check_nonnegative("eps", eps)
+
+
+def check_generator(value) -> "torch.Generator | None":
+    """None or a ``torch.Generator`` (seeds an attack's or attribution's random draws)."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(value).__name__}")
     return value
 
 

@@ -26,7 +26,6 @@ identifies it; :func:`get_model` trains (or loads) the teacher first.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Optional
 
 import pandas as pd

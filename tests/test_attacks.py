@@ -434,7 +434,7 @@ def test_mean_ci_matches_scipy_t_interval():
 # ------------------------------------------------------------------------------------------------------------
 def test_bad_hyperparameters_raise_clear_errors():
     model = tiny_cnn()
-    with pytest.raises(ValueError, match=r"eps=1.5 is outside \[0.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"eps=1.5 is outside \[0, 1\]"):
         IFIA(model, eps=1.5)
     with pytest.raises(ValueError, match="steps=0 must be >= 1"):
         IFIA(model, steps=0)

@@ -8,8 +8,6 @@ clamped to [0, 1] (clamping never leaves the ball, since the clean image lies in
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Dict, Iterator, Optional
@@ -19,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from rattrlib.attributions import ATTRIBUTIONS, attribution_map, get_attribution, smooth_copy
-from rattrlib.config import check_choice, check_range
+from rattrlib.config import (check_choice, check_eps, check_generator, check_int,  # noqa: F401
+                             check_nonnegative, check_positive, check_range)
 from rattrlib.metrics.distance import center_of_mass_dislocation, cosine_distance
 from rattrlib.metrics.rank import kendall_tau, spearman_rho, topk_intersection
 
@@ -33,40 +32,16 @@ SCORES = ("topk", "kendall", "spearman", "com_dislocation", "cosine_distance")
 # ----------------------------------------------------------------------------------------------------------
 # hyperparameter checks (constructors; all raise ValueError before any compute)
 # ----------------------------------------------------------------------------------------------------------
-def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite real number")
-    return float(value)
 
 
-def check_eps(eps, norm: str = "linf") -> float:
-    """ℓ∞: ε ∈ [0, 1] (the [0, 1] image scale: the papers' "ε = 8" is 8/255); ℓ2: ε ≥ 0 (finite; an ℓ2
-    radius may exceed 1, e.g. Madry's MNIST ℓ2 ε = 2)."""
-    return check_range("eps", _real("eps", eps), 0.0, 1.0 if norm == "linf" else math.inf)
 
 
-def check_positive(name: str, value) -> float:
-    """A finite real number > 0 (step sizes α, β)."""
-    return check_range(name, _real(name, value), 0.0, math.inf, low_open=True)
 
 
-def check_nonnegative(name: str, value) -> float:
-    return check_range(name, _real(name, value), 0.0, math.inf)
 
 
-def check_int(name: str, value, low: int) -> int:
-    """An int (not a bool) ≥ ``low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an int >= {low}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}")
-    return int(value)
 
 
-def check_generator(value) -> Optional[torch.Generator]:
-    if value is not None and not isinstance(value, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(value).__name__}")
-    return value
 
 
 def check_model(model) -> nn.Module:

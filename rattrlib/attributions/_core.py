@@ -12,14 +12,13 @@ single place where ``torch.autograd.grad`` is called.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from rattrlib.config import check_range
+from rattrlib.config import check_generator, check_int, check_nonnegative, check_range  # noqa: F401
 
 Target = Union[int, Sequence[int], Tensor]
 
@@ -27,23 +26,8 @@ Target = Union[int, Sequence[int], Tensor]
 # ----------------------------------------------------------------------------------------------------------
 # hyperparameter checks (constructors)
 # ----------------------------------------------------------------------------------------------------------
-def check_int(name: str, value, low: int) -> int:
-    """Return ``value`` if it is an ``int`` (not a bool) ``>= low``; else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an int >= {low}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}")
-    return int(value)
 
 
-def check_nonnegative(name: str, value) -> float:
-    """Return ``value`` as a float if it is a finite real number ``>= 0``; else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}={value!r} must be a real number >= 0")
-    check_range(name, float(value), 0.0, math.inf)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be finite")
-    return float(value)
 
 
 def check_batch_size(value) -> Optional[int]:
@@ -51,10 +35,6 @@ def check_batch_size(value) -> Optional[int]:
     return None if value is None else check_int("internal_batch_size", value, 1)
 
 
-def check_generator(value) -> Optional[torch.Generator]:
-    if value is not None and not isinstance(value, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(value).__name__}")
-    return value
 
 
 def check_model(model) -> None:

@@ -12,8 +12,6 @@ zoo's job (:func:`rattrlib.zoo.zoo_config`).
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Callable
 
 import torch
@@ -21,45 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attacks._common import eval_mode, frozen_parameters, project
+from rattrlib.config import check_eps, check_int, check_positive
 from rattrlib.attacks.pgd import PGD
 from rattrlib.train.base import Batch, Progress, TrainingMethod
-
-
-# ----------------------------------------------------------------------------------------------------------
-# hyperparameter checks shared by the adversarial and SAT methods (ValueError before any compute)
-# ----------------------------------------------------------------------------------------------------------
-def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite real number")
-    return float(value)
-
-
-def check_eps(eps) -> float:
-    """ε ∈ [0, 1] on the [0, 1] image scale (the papers' "ε = 8" is 8/255)."""
-    eps = _real("eps", eps)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"eps={eps!r} is outside [0, 1]: ε is on the [0, 1] image scale (use 8/255, not 8)")
-    return eps
-
-
-def check_positive(name: str, value) -> float:
-    value = _real(name, value)
-    if value <= 0:
-        raise ValueError(f"{name}={value!r} must be > 0")
-    return value
-
-
-def check_unit_interval(name: str, value) -> float:
-    value = _real(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} is outside [0, 1]")
-    return value
-
-
-def check_steps(steps, name: str = "steps") -> int:
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"{name}={steps!r} must be an int >= 1")
-    return int(steps)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -131,7 +93,7 @@ class PGDAT(TrainingMethod):
     def __init__(self, eps: float = 0.3, alpha: float = 0.01, steps: int = 40, random_start: bool = True):
         self.eps = check_eps(eps)
         self.alpha = check_positive("alpha", alpha)
-        self.steps = check_steps(steps)
+        self.steps = check_int("steps", steps, 1)
         if not isinstance(random_start, bool):
             raise ValueError(f"random_start must be a bool, got {random_start!r}")
         self.random_start = random_start
@@ -165,7 +127,7 @@ class TRADES(TrainingMethod):
     def __init__(self, eps: float = 0.3, alpha: float = 0.01, steps: int = 40, beta_trades: float = 6.0):
         self.eps = check_eps(eps)
         self.alpha = check_positive("alpha", alpha)
-        self.steps = check_steps(steps)
+        self.steps = check_int("steps", steps, 1)
         self.beta_trades = check_positive("beta_trades", beta_trades)
 
     def hyperparameters(self) -> dict:

@@ -60,10 +60,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attributions import attribution_map
-from rattrlib.config import check_choice
+from rattrlib.config import check_choice, check_eps, check_int, check_positive, check_real, check_unit_interval
 from rattrlib.data import ImageDataset
-from rattrlib.train.adversarial import (PGDAT, _real, check_eps, check_positive, check_steps, check_unit_interval,
-                                        linf_ascent, trades_attack, trades_loss, trades_start)
+from rattrlib.train.adversarial import PGDAT, linf_ascent, trades_attack, trades_loss, trades_start
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 
 SALIENCY_SOURCES = ("mask", "box", "threshold", "maps")
@@ -218,11 +217,11 @@ class SAT(TrainingMethod):
         if saliency_maps is not None and not isinstance(saliency_maps, Tensor):
             raise ValueError(f"saliency_maps must be a tensor, got {type(saliency_maps).__name__}")
         self.saliency_maps = saliency_maps
-        self.quantile = _real("quantile", quantile)
+        self.quantile = check_real("quantile", quantile)
         if not 0.0 < self.quantile < 1.0:
             raise ValueError(f"quantile={quantile!r} is outside (0, 1)")
         self.schedule = check_choice("schedule", schedule, SCHEDULES)
-        self.decay = _real("decay", decay)
+        self.decay = check_real("decay", decay)
         if not 0.0 < self.decay <= 1.0:
             raise ValueError(f"decay={decay!r} is outside (0, 1]")
         self.decay_epochs = check_positive("decay_epochs", decay_epochs)
@@ -292,7 +291,7 @@ class _CombinedSAT(SAT):
     def __init__(self, eps: float, alpha: float, steps: int, combine: str, p_sat: float, **sat_kwargs):
         super().__init__(eps=eps, **sat_kwargs)
         self.alpha = check_positive("alpha", alpha)
-        self.steps = check_steps(steps)
+        self.steps = check_int("steps", steps, 1)
         self.combine = check_choice("combine", combine, COMBINES)
         self.p_sat = check_unit_interval("p_sat", p_sat)
 

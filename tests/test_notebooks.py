@@ -44,7 +44,7 @@ def test_bad_parameter_fails_fast_listing_valid_values(tmp_path):
     assert "'fashion_mnist'" in str(err.value)
     executed = json.loads((tmp_path / "out.ipynb").read_text())
     # it failed in the validation cell, before the training cell ran
-    training = [c for c in executed["cells"] if "train_cached(" in "".join(c["source"])]
+    training = [c for c in executed["cells"] if "get_model(" in "".join(c["source"])]
     assert training and training[0].get("execution_count") is None
 
 

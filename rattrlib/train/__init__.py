@@ -22,10 +22,17 @@ from rattrlib.train.loop import OPTIMISERS, fit
 from rattrlib.train.natural import Natural
 from rattrlib.train.adversarial import PGDAT, TRADES
 from rattrlib.train.sat import PGDSAT, SAT, TRADESSAT
+from rattrlib.train.art import ART
+from rattrlib.train.gali import TeacherAligned
+from rattrlib.train.rar import IGNorm, IGSumNorm
+from rattrlib.train.ssr import SSR
 
 METHODS: dict[str, type[TrainingMethod]] = {"natural": Natural}
 # first-order (adversarial and saliency-based) trainers
 METHODS.update({"pgd_at": PGDAT, "trades": TRADES, "sat": SAT, "pgd_sat": PGDSAT, "trades_sat": TRADESSAT})
+# second-order (attributional) trainers
+METHODS.update({"art": ART, "ssr": SSR, "ig_norm": IGNorm, "ig_sum_norm": IGSumNorm,
+                "teacher_aligned": TeacherAligned})
 
 
 def make_method(name: str, **hyperparameters) -> TrainingMethod:
@@ -88,7 +95,9 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto",
         seed_everything(seed)
         model = build_model(config.model, data.shape, len(data.classes)).to(target)
         checkpoint = load_checkpoint(cache, key)
-        logs = fit(model, data, make_method(config.method, **config.hyperparameters), epochs=config.epochs,
+        method = make_method(config.method, **config.hyperparameters)
+        method.results_cache = cache  # methods that load other cached models (teacher_aligned) use this cache
+        logs = fit(model, data, method, epochs=config.epochs,
                    batch_size=config.batch_size, lr=config.lr, optimiser=config.optimiser, seed=seed,
                    progress=progress, save_checkpoint=lambda state: cache.save("checkpoint", value=state, **key),
                    load_checkpoint=lambda: checkpoint.value if checkpoint else None)

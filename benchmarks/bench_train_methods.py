@@ -1,0 +1,98 @@
+"""Seconds per training batch of every method, relative to natural training, in one run on this machine.
+
+Each method of the zoo's ``cpu`` presets (``rattrlib.zoo.zoo_config``) trains the MNIST CNN on the same
+Fashion-MNIST batches (batch 128, Adam); after one warm-up batch, ``--batches`` batches are timed and the mean
+seconds per batch is reported with its ratio to natural training. The teacher-aligned method uses a fresh
+(untrained) PGD-AT-architecture teacher here: its cost does not depend on the teacher's weights.
+
+The papers' cost claims this checks: SAT costs about as much as natural training (Mangla et al.); SSR is
+cheaper than PGD-AT and IG-NORM (Wang et al. 2020, §5.2).
+
+    python benchmarks/bench_train_methods.py            # 8 timed batches per method
+    python benchmarks/bench_train_methods.py --quick    # 2 timed batches, no JSON
+
+Writes ``benchmarks/results/train_methods.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from rattrlib.data import load_dataset
+from rattrlib.models import build_model
+from rattrlib.train import make_method
+from rattrlib.train.base import Batch, Progress
+from rattrlib.train.loop import make_optimiser
+from rattrlib.zoo import ZOO_METHODS, zoo_config
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def method_for_benchmark(name: str, data):
+    """The zoo's cpu-preset method, with an in-memory teacher for teacher_aligned (no teacher training)."""
+    hp = dict(zoo_config("fashion_mnist", name, "cpu").hyperparameters)
+    if name == "teacher_aligned":
+        hp["teacher"] = build_model("mnist_cnn", data.shape, len(data.classes))
+        hp["start"] = None
+    return make_method(name, **hp)
+
+
+def seconds_per_batch(name: str, data, batch_size: int, batches: int) -> float:
+    torch.manual_seed(0)
+    model = build_model("mnist_cnn", data.shape, len(data.classes))
+    method = method_for_benchmark(name, data)
+    method.prepare(model, data)
+    optimiser = make_optimiser("adam", model, 1e-3)
+    times = []
+    for i in range(batches + 1):
+        index = torch.arange(i * batch_size, (i + 1) * batch_size)
+        batch = Batch(data.images[index], data.labels[index], index)
+        start = time.perf_counter()
+        model.train()
+        loss, _ = method.loss(model, batch, Progress(0, 1))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        times.append(time.perf_counter() - start)
+    return sum(times[1:]) / batches  # the first batch is a warm-up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    batches = 2 if args.quick else args.batches
+    torch.set_num_threads(2)
+    data = load_dataset("fashion_mnist", "train").subset((batches + 1) * args.batch_size, seed=0)
+    load = os.getloadavg()[0]
+    rows = {}
+    for name in ZOO_METHODS:
+        rows[name] = seconds_per_batch(name, data, args.batch_size, batches)
+        print(f"{name:16s} {rows[name]:7.3f} s/batch  {rows[name] / rows['natural']:6.1f}× natural", flush=True)
+    result = {
+        "benchmark": "seconds per training batch, zoo cpu presets, MNIST CNN on Fashion-MNIST",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+        "load_average_1min": {"start": load, "end": os.getloadavg()[0]},
+        "batch_size": args.batch_size, "timed_batches": batches,
+        "seconds_per_batch": rows,
+        "ratio_to_natural": {name: s / rows["natural"] for name, s in rows.items()},
+    }
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "train_methods.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {RESULTS / 'train_methods.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,8 +13,11 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +28,7 @@ NOTEBOOKS = ROOT / "notebooks"
 BOOK = ROOT / "book"
 EXECUTED = BOOK / "chapters"
 SCALES = ("smoke", "cpu", "paper")
+MATHJAX = "mathjax@3.2.2"  # bundled from the npm registry so the book's equations render without a CDN
 
 
 def source_digest(notebook: Path, parameters: dict) -> str:
@@ -64,6 +68,20 @@ def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     return f"executed in {time.perf_counter() - start:.0f} s"
 
 
+def ensure_mathjax() -> None:
+    """Unpack MathJax's browser build into book/_static/mathjax once (``npm pack``), for offline rendering."""
+    target = BOOK / "_static" / "mathjax"
+    if (target / "tex-chtml.js").exists():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["npm", "pack", "--silent", MATHJAX], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        archive = next(Path(tmp).glob("mathjax-*.tgz"))
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(Path(tmp) / "package" / "es5", target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="cpu", choices=SCALES)
@@ -93,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"[book] chapters never executed: {missing}", file=sys.stderr)
         return 1
+    ensure_mathjax()
     print("[book] rendering HTML with jupyter-book", flush=True)
     subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK)], check=True)
     print(f"[book] done in {time.perf_counter() - total:.0f} s: {BOOK / '_build' / 'html' / 'index.html'}")

@@ -8,8 +8,6 @@ the attack mode (eval mode, frozen parameters) and the cached softplus surrogate
 
 from __future__ import annotations
 
-import math
-import numbers
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
@@ -18,44 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attributions import smooth_copy
-from rattrlib.config import check_range
+from rattrlib.config import check_eps, check_int, check_nonnegative, check_positive
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 
 
 # ----------------------------------------------------------------------------------------------------------
 # hyperparameter checks (constructors; ValueError naming the parameter and its value, before any compute)
 # ----------------------------------------------------------------------------------------------------------
-def check_real(name: str, value) -> float:
-    """A finite real number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite real number")
-    return float(value)
-
-
-def check_eps(value, name: str = "eps") -> float:
-    """ℓ∞ budget ε on the [0, 1] image scale: in [0, 1] (the papers' "ε = 8" is 8/255)."""
-    return check_range(name, check_real(name, value), 0.0, 1.0)
-
-
-def check_positive(name: str, value) -> float:
-    """A finite real number > 0 (step sizes α, softplus β)."""
-    return check_range(name, check_real(name, value), 0.0, math.inf, low_open=True)
-
-
-def check_nonnegative(name: str, value) -> float:
-    """A finite real number ≥ 0 (loss weights λ)."""
-    return check_range(name, check_real(name, value), 0.0, math.inf)
-
-
-def check_int(name: str, value, low: int) -> int:
-    """An int (not a bool) ≥ ``low`` (steps, m, k)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an int >= {low}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}")
-    return int(value)
-
-
 def check_beta(value, *, allow_none: bool) -> Optional[float]:
     """Softplus β > 0, or None (= use the ReLU network itself) where ``allow_none``."""
     if value is None and allow_none:

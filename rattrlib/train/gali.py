@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attributions._core import target_gradient
-from rattrlib.config import check_choice
+from rattrlib.config import check_choice, check_int, check_nonnegative
 from rattrlib.data import ImageDataset
-from rattrlib.train.art import check_int, check_nonnegative
 from rattrlib.train.base import Batch, Progress
 from rattrlib.train.rar import _LossIGRegularised, ig_l1
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attributions._core import gradient_sum
-from rattrlib.train.art import (SmoothSurrogate, attack_mode, check_beta, check_eps, check_int,
-                                check_nonnegative, check_positive, sign_ascent)
+from rattrlib.config import check_eps, check_int, check_nonnegative, check_positive
+from rattrlib.train.art import SmoothSurrogate, attack_mode, check_beta, sign_ascent
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 
 

@@ -187,11 +187,7 @@ class TeacherAligned(_LossIGRegularised):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """x' of eq. 8: maximises ``Σ_n CE(x'_n) + λ_IG‖IG_CE(x_n → x'_n)‖₁`` (m_inner points)."""
-        def objective(z: Tensor) -> Tensor:
-            ce = F.cross_entropy(model(z), y, reduction="sum")
-            return ce + self.lam_ig * ig_l1(self.ig(model, x, z, y, self.m_inner)).sum()
-
-        return self._maximise(model, x, objective)
+        return self._maximise_ce_plus_ig(model, x, y, self.lam_ig)
 
     def loss(self, model: nn.Module, batch: Batch, progress: Progress) -> tuple[Tensor, dict[str, float]]:
         x, y = batch.x, batch.y

@@ -69,6 +69,15 @@ class _LossIGRegularised(SmoothSurrogate, TrainingMethod):
         return loss_integrated_gradients(self.surrogate(model), x, x_adv, y, m, create_graph=create_graph,
                                          internal_batch_size=self.internal_batch_size)
 
+    def _maximise_ce_plus_ig(self, model: nn.Module, x: Tensor, y: Tensor, weight: float) -> Tensor:
+        """x' maximising ``Σ_n CE(x'_n) + weight·‖IG_CE(x_n → x'_n)‖₁`` (m_inner points): the inner problem of
+        IG-SUM-NORM (RAR) and of GALI eq. 8."""
+        def objective(z: Tensor) -> Tensor:
+            ce = F.cross_entropy(model(z), y, reduction="sum")
+            return ce + weight * ig_l1(self.ig(model, x, z, y, self.m_inner)).sum()
+
+        return self._maximise(model, x, objective)
+
     def _maximise(self, model: nn.Module, x: Tensor, objective: Callable[[Tensor], Tensor]) -> Tensor:
         """Signed ascent of ``objective(x')`` (batch sum) from a uniform random start, in eval mode."""
         with attack_mode(model):
@@ -142,11 +151,7 @@ class IGSumNorm(_LossIGRegularised):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """x' maximising ``Σ_n CE(x'_n) + λ‖IG_CE(x_n → x'_n)‖₁`` (m_inner points)."""
-        def objective(z: Tensor) -> Tensor:
-            ce = F.cross_entropy(model(z), y, reduction="sum")
-            return ce + self.lam * ig_l1(self.ig(model, x, z, y, self.m_inner)).sum()
-
-        return self._maximise(model, x, objective)
+        return self._maximise_ce_plus_ig(model, x, y, self.lam)
 
     def loss(self, model: nn.Module, batch: Batch, progress: Progress) -> tuple[Tensor, dict[str, float]]:
         x, y = batch.x, batch.y

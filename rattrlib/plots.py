@@ -70,3 +70,36 @@ def plot_attack_examples(images: torch.Tensor, results: Mapping[str, "object"], 
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def plot_maps_before_after(evaluations: Mapping[str, "object"], n_show: int = 3, *, cmap: str = "inferno",
+                           size: float = 1.5):
+    """RAR's blog figure: one row per test image that every model classifies correctly; the image, then for
+    each model its map of the clean image and of its own attacked image (titled with top-k ∩ and τ).
+
+    ``evaluations`` maps a model name to a :class:`~rattrlib.evaluation.ModelEvaluation` of the same test
+    images (same protocol and seed). Returns the matplotlib figure.
+    """
+    evs = list(evaluations.values())
+    common = sorted(set.intersection(*(set(ev.attacked.tolist()) for ev in evs)))[:n_show]
+    if not common:
+        raise ValueError("no test image is classified correctly by every model")
+    cols = 1 + 2 * len(evs)
+    fig, axes = plt.subplots(len(common), cols, figsize=(size * cols, size * len(common) + 0.4), squeeze=False)
+    for r, i in enumerate(common):
+        axes[r, 0].imshow(_as_image(evs[0].images[i]), cmap="gray", vmin=0, vmax=1)
+        for j, (name, ev) in enumerate(evaluations.items()):
+            row = int((ev.attacked == i).nonzero()[0][0])
+            res = ev.ifia.result
+            axes[r, 1 + 2 * j].imshow(res.clean_map[row].numpy(), cmap=cmap)
+            axes[r, 2 + 2 * j].imshow(res.adv_map[row].numpy(), cmap=cmap)
+            axes[r, 2 + 2 * j].set_title(f"{100 * res.topk[row]:.0f}%, τ {res.kendall[row]:.2f}"
+                                         if res.success[row] else "attack failed", fontsize=7)
+            if r == 0:
+                axes[r, 1 + 2 * j].set_title(f"{name}\nclean", fontsize=8)
+    axes[0, 0].set_title("image", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -5,9 +5,11 @@ results cache (:func:`rattrlib.train.train_cached`; resumable, provenance-stampe
 >>> zoo_config("fashion_mnist", "pgd_at", "cpu")                          # the TrainConfig behind it
 
 **Scales.** ``smoke``: seconds — 256 training images, one epoch, 2 attack steps; only checks that everything
-runs. ``cpu``: what a 2-core CPU affords per chapter (shared/reference/cpu-performance.md): MNIST-size natural
-5 epochs, PGD-AT 2 epochs of PGD-10, ART 1 epoch on 60k, IG-NORM 2 epochs on a 10k subset (3-step inner
-ascent, m = 5 / 10); ResNet-20 for colour data. ``paper``: the papers' settings (networks, ε, steps, λ, batch
+runs. ``cpu``: what a 2-core CPU affords per chapter (shared/reference/cpu-performance.md), sizes in
+:data:`CPU_BUDGETS`: every method but natural **fine-tunes the zoo's natural model** (``TrainConfig.init``;
+``teacher_aligned`` starts from its teacher, as GALI's AT-start) — the papers train from scratch for 30–80
+epochs, which a chapter cannot afford; e.g. Fashion-MNIST natural 3 epochs, PGD-AT 1 epoch of PGD-10 on 20k,
+IG-NORM 1 epoch on 2.5k (3-step inner ascent, m = 5 / 10, batch 64); ResNet-20 for colour data. ``paper``: the papers' settings (networks, ε, steps, λ, batch
 size, optimiser, training length converted to epochs), as far as rattr's :class:`~rattrlib.train.TrainConfig`
 expresses them — it has no learning-rate schedule, so a paper's step schedule becomes its main constant rate
 (stated per dataset in :data:`ZOO_DATASETS`).
@@ -155,14 +157,15 @@ ZOO_DATASETS: dict[str, ZooDataset] = {
 #: cpu scale: (epochs, training images or None for all) per method, per dataset size class
 _FIRST = ("natural", "pgd_at", "trades", "sat", "pgd_sat", "trades_sat")
 CPU_BUDGETS: dict[str, dict[str, tuple[int, Optional[int]]]] = {
-    # 60k MNIST-size images, MNIST CNN (cpu-performance.md: natural 2775 img/s, PGD-7 383, ART 170, IG-NORM 48)
-    "mnist_large": {"natural": (5, None), "pgd_at": (2, None), "trades": (2, None), "sat": (5, None),
-                    "pgd_sat": (2, None), "trades_sat": (2, None), "art": (1, None), "ssr": (1, 20_000),
-                    "ig_norm": (2, 10_000), "ig_sum_norm": (2, 10_000), "teacher_aligned": (1, 10_000)},
+    # 60k MNIST-size images, MNIST CNN (benchmarks/results/train_methods.json: natural ≈ 1900 img/s, PGD-10
+    # ≈ 210, ART ≈ 105, SSR ≈ 145, IG-NORM / GALI ≈ 25); sized so a chapter trains its models in minutes
+    "mnist_large": {"natural": (3, None), "pgd_at": (1, 20_000), "trades": (1, 20_000), "sat": (2, None),
+                    "pgd_sat": (1, 20_000), "trades_sat": (1, 20_000), "art": (1, 10_000), "ssr": (1, 10_000),
+                    "ig_norm": (1, 2_500), "ig_sum_norm": (1, 2_500), "teacher_aligned": (1, 2_500)},
     # 8k MNIST-size images (mnist10k): more epochs for about the same minutes
-    "mnist_small": {"natural": (10, None), "pgd_at": (6, None), "trades": (6, None), "sat": (10, None),
-                    "pgd_sat": (6, None), "trades_sat": (6, None), "art": (4, None), "ssr": (2, None),
-                    "ig_norm": (2, None), "ig_sum_norm": (2, None), "teacher_aligned": (1, None)},
+    "mnist_small": {"natural": (8, None), "pgd_at": (3, None), "trades": (3, None), "sat": (4, None),
+                    "pgd_sat": (3, None), "trades_sat": (3, None), "art": (1, None), "ssr": (1, None),
+                    "ig_norm": (1, 2_500), "ig_sum_norm": (1, 2_500), "teacher_aligned": (1, 2_500)},
     # 32×32×3, ResNet-20 (natural 747 img/s, PGD-7 136, ART 36, IG-NORM k3 9)
     "rgb32": {"natural": (8, 50_000), "pgd_at": (2, 50_000), "trades": (2, 50_000), "sat": (8, 50_000),
               "pgd_sat": (2, 50_000), "trades_sat": (2, 50_000), "art": (1, 10_000), "ssr": (1, 5_000),
@@ -172,6 +175,13 @@ CPU_BUDGETS: dict[str, dict[str, tuple[int, Optional[int]]]] = {
               "pgd_sat": (2, 10_000), "trades_sat": (2, 10_000), "art": (1, 3_000), "ssr": (1, 2_000),
               "ig_norm": (1, 1_000), "ig_sum_norm": (1, 1_000), "teacher_aligned": (1, 1_000)},
 }
+
+#: cpu scale: batch size of the second-order IG trainers (their subsets are small; more, smaller steps)
+CPU_IG_BATCH = 64
+
+#: cpu scale: fraction of training over which PGD-AT and IG-NORM / IG-SUM-NORM ramp ε up (per threat). MNIST's
+#: ε = 0.3 trained for a few hundred steps from a natural model collapses to chance accuracy without it.
+CPU_EPS_WARMUP = {"mnist": 0.5}
 
 SMOKE = {"epochs": 1, "n_train": 256, "batch_size": 64, "lr": 1e-3, "optimiser": "adam"}
 
@@ -208,8 +218,11 @@ def _hyperparameters(info: ZooDataset, dataset: str, method: str, scale: str, se
     paper_steps = info.paper_steps or threat.steps
     if method == "natural":
         return {}
+    warmup = CPU_EPS_WARMUP.get(info.threat, 0.0) if scale == "cpu" else 0.0
     if method in FIRST_ORDER_ATTACK or method in SAT_FAMILY:
         hp = _attack(threat, scale, paper_steps)
+        if method == "pgd_at" and warmup:
+            hp["eps_warmup"] = warmup
         if method in ("trades", "trades_sat"):
             hp["beta_trades"] = 6.0
         if method in SAT_FAMILY:
@@ -239,25 +252,33 @@ def _hyperparameters(info: ZooDataset, dataset: str, method: str, scale: str, se
         teacher = zoo_config(dataset, "pgd_at", scale)
         hp.update(lam=1e-3, lam_ig=1.0, start="teacher", teacher_seed=seed,
                   teacher=dataclasses.asdict(teacher))
+    if method != "teacher_aligned" and warmup:
+        hp["eps_warmup"] = warmup
     return hp
 
 
-def zoo_config(dataset: str, method: str, scale: str = "cpu", *, seed: int = 0) -> TrainConfig:
+def zoo_config(dataset: str, method: str, scale: str = "cpu", *, seed: int = 0,
+               overrides: Optional[dict] = None) -> TrainConfig:
     """The :class:`~rattrlib.train.TrainConfig` of the zoo model (dataset, method, scale): network, epochs,
     batch size, optimiser and learning rate, training subset, and the method's hyperparameters (presets in
     :data:`ZOO_DATASETS`, :data:`THREATS`, :data:`CPU_BUDGETS`, :data:`SMOKE`). ``seed`` matters only for
     ``teacher_aligned`` (its teacher is the ``pgd_at`` model of the same seed). Raises ``ValueError`` listing
     the valid values for an unknown dataset, method or scale, or where no preset makes sense (the SAT family
-    on data without any weak saliency)."""
+    on data without any weak saliency). ``overrides`` replace preset hyperparameters of the method (a variant
+    of a zoo model, e.g. GALI's λ sweep ``{"lam": 1e-2}`` or RAR-start ``{"start": <config dict>}``); an
+    unknown name is rejected by the method's constructor."""
     info = _check(dataset, method, scale)
-    hp = _hyperparameters(info, dataset, method, scale, seed)
+    hp = {**_hyperparameters(info, dataset, method, scale, seed), **(overrides or {})}
     if scale == "smoke":
         train = dict(SMOKE)
         model = info.cpu_model
     elif scale == "cpu":
         epochs, n_train = CPU_BUDGETS[info.budget][method]
         lr = 1e-4 if method == "teacher_aligned" else 1e-3  # AT-start: fine-tune, as GALI's 1e-4
-        train = {"epochs": epochs, "n_train": n_train, "batch_size": 128, "lr": lr, "optimiser": "adam"}
+        batch = CPU_IG_BATCH if method in IG_FAMILY else 128
+        train = {"epochs": epochs, "n_train": n_train, "batch_size": batch, "lr": lr, "optimiser": "adam"}
+        if method not in ("natural", "teacher_aligned"):  # fine-tune the natural model (teacher_aligned: its start)
+            train["init"] = dataclasses.asdict(zoo_config(dataset, "natural", scale))
         model = info.cpu_model
     else:
         paper = info.paper
@@ -268,21 +289,23 @@ def zoo_config(dataset: str, method: str, scale: str = "cpu", *, seed: int = 0) 
 
 
 def get_model(dataset: str, method: str, scale: str = "cpu", seed: int = 0, device: str = "auto",
-              progress: bool = True, cache: Optional[ResultsCache] = None) -> tuple[nn.Module, list[dict]]:
+              progress: bool = True, cache: Optional[ResultsCache] = None,
+              overrides: Optional[dict] = None) -> tuple[nn.Module, list[dict]]:
     """The zoo model ``(dataset, method, scale, seed)`` in eval mode on ``device``, and its per-epoch training
     logs: loaded from the results cache (``$RATTR_HOME/results``, or ``cache``) when it was trained before,
     else trained now with :func:`zoo_config`'s settings (resumable after an interruption) and stored. For
     ``teacher_aligned`` the ``pgd_at`` teacher of the same dataset/scale/seed is trained or loaded first (into
     ``cache``); :class:`~rattrlib.train.gali.TeacherAligned` then resolves it from its config in the default
     cache (``$RATTR_HOME/results``), so with a custom ``cache`` the teacher may be trained a second time there."""
-    config = zoo_config(dataset, method, scale, seed=seed)
+    config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
     if method == "teacher_aligned":
         get_model(dataset, "pgd_at", scale, seed=seed, device=device, progress=progress, cache=cache)
     return train_cached(config, seed=seed, device=device, cache=cache, progress=progress)
 
 
 def zoo_table(scale: str = "cpu", datasets=None, methods=None) -> pd.DataFrame:
-    """The presets as a table, one row per (dataset, method): model, epochs, n_train, batch size, optimiser,
+    """The presets as a table, one row per (dataset, method): model, epochs, n_train, init (the method whose
+    model it fine-tunes), batch size, optimiser,
     lr and the method's hyperparameters (teacher configs abbreviated). Pairs without a preset are skipped."""
     check_choice("scale", scale, SCALES)
     rows = []
@@ -296,7 +319,7 @@ def zoo_table(scale: str = "cpu", datasets=None, methods=None) -> pd.DataFrame:
             if "teacher" in hp:
                 hp["teacher"] = f"pgd_at@{scale}"
             rows.append({"dataset": dataset, "method": method, "model": c.model, "epochs": c.epochs,
-                         "n_train": c.n_train, "batch_size": c.batch_size, "optimiser": c.optimiser, "lr": c.lr,
+                         "n_train": c.n_train, "init": c.init["method"] if c.init else "", "batch_size": c.batch_size, "optimiser": c.optimiser, "lr": c.lr,
                          "hyperparameters": ", ".join(f"{k}={_fmt(v)}" for k, v in hp.items())})
     return pd.DataFrame(rows)
 

@@ -57,3 +57,19 @@ def test_build_stamp_changes_with_notebook_and_parameters(tmp_path):
     assert build.source_digest(notebook, {"scale": "smoke"}) != base
     notebook.write_text('{"x": 1}')
     assert build.source_digest(notebook, {"scale": "cpu"}) != base
+
+
+@pytest.mark.parametrize("chapter", ["02_rar", "03_gali"])
+def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, chapter):
+    for bad, message in (({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"),
+                         ({"eps": 2.0}, "eps"), ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list")):
+        out = tmp_path / f"{chapter}.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError) as err:
+            papermill.execute_notebook(str(ROOT / "notebooks" / f"{chapter}.ipynb"), str(out),
+                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
+                                       cwd=str(ROOT / "notebooks"))
+        assert message in str(err.value)
+        executed = json.loads(out.read_text())
+        training = [c for c in executed["cells"] if "evaluate_zoo_model(" in "".join(c["source"])
+                    and "import" not in "".join(c["source"])]
+        assert training and all(c.get("execution_count") is None for c in training)

@@ -19,3 +19,15 @@ def test_gali_table1_rows(dataset):
 def test_unknown_dataset_lists_valid_ones():
     with pytest.raises(ValueError, match="fashion_mnist"):
         gali_table1("cifar10")
+
+
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "mnist"])
+def test_gali_table5_rows(dataset):
+    from rattrlib.published import gali_table5
+
+    table = gali_table5(dataset)
+    assert list(table.index) == ["AT+Regularizer", "RAR+Regularizer", "RAR", "AT"]
+    assert table["aa_topk"].between(0, 100).all() and table["aa_kendall"].between(0, 1).all()
+    # GALI's claim in Table 5: the regularised models beat their starting points on AA-Top-K
+    assert table.loc["AT+Regularizer", "aa_topk"] > table.loc["AT", "aa_topk"]
+    assert table.loc["RAR+Regularizer", "aa_topk"] > table.loc["RAR", "aa_topk"]

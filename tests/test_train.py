@@ -146,3 +146,29 @@ def test_train_cached_resumes_from_its_last_checkpoint(tiny_registered, tmp_path
     resumed, logs = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
     assert len(logs) == 3 and epochs_run == [3]
     assert all(torch.equal(a, b) for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_warmup_eps_ramps_linearly_then_stays_at_eps():
+    from rattrlib.train.base import Progress, warmup_eps
+
+    # 2 epochs of 4 batches, ramp over the first half: batch b of epoch 0 trains at ε·(b + 1)/4
+    assert [warmup_eps(0.3, 0.5, Progress(0, 2, b, 4)) for b in range(4)] == pytest.approx([0.075, 0.15, 0.225, 0.3])
+    assert warmup_eps(0.3, 0.5, Progress(1, 2, 0, 4)) == pytest.approx(0.3)
+    assert warmup_eps(0.3, 0.0, Progress(0, 2, 0, 4)) == 0.3
+
+
+def test_init_fine_tunes_the_model_of_another_config(tiny_registered, tmp_path, monkeypatch):
+    monkeypatch.setenv("RATTR_HOME", str(tmp_path))
+    base = TrainConfig(dataset="tiny", epochs=1, batch_size=16)
+    start, _ = train_cached(base, seed=5, device="cpu", progress=False)
+    tuned, _ = train_cached(TrainConfig(dataset="tiny", epochs=1, batch_size=16, lr=1e-12, init=base), seed=5,
+                            device="cpu", progress=False)
+    scratch, _ = train_cached(TrainConfig(dataset="tiny", epochs=1, batch_size=16, lr=1e-12), seed=5,
+                              device="cpu", progress=False)
+    for (name, a), b, c in zip(start.state_dict().items(), tuned.state_dict().values(),
+                               scratch.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name    # lr ≈ 0: tuned == its init
+    assert any(not torch.allclose(a.float(), c.float()) for a, c in
+               zip(start.state_dict().values(), scratch.state_dict().values()))
+    with pytest.raises(ValueError, match="init must train the same dataset and model"):
+        TrainConfig(dataset="tiny", init=TrainConfig(dataset="fashion_mnist"))

@@ -9,36 +9,11 @@ import pytest
 import torch
 
 from rattrlib import zoo
-from rattrlib.data import DATASETS, DatasetInfo, ImageDataset
 from rattrlib.models import MODELS
 from rattrlib.train import METHODS, TrainConfig
 from rattrlib.zoo import ZOO_DATASETS, ZOO_METHODS, ZooDataset, eval_pgd, get_model, zoo_config, zoo_table
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_dataset(split="train", n=48):
-    """Two classes a CNN separates at once: a bright left or right half on a dark background, plus noise."""
-    g = torch.Generator().manual_seed(0 if split == "train" else 1)
-    labels = torch.arange(n) % 2
-    images = 0.1 * torch.rand(n, 1, 8, 8, generator=g)
-    images[labels == 0, :, :, :4] += 0.8
-    images[labels == 1, :, :, 4:] += 0.8
-    return ImageDataset("tiny", split, images.clamp(0, 1), labels, ("left", "right"))
-
-
-@pytest.fixture
-def tiny_zoo(monkeypatch, tmp_path):
-    """'tiny' registered as a dataset and as a zoo entry (Fashion-MNIST threat, mnist_cnn); results cached
-    under a temporary RATTR_HOME."""
-    info = DatasetInfo("tiny", "test data", (1, 8, 8), ("left", "right"), True, "none",
-                       lambda split, **kw: tiny_dataset(split))
-    monkeypatch.setitem(DATASETS, "tiny", info)
-    paper = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "optimiser": "adam"}
-    monkeypatch.setitem(ZOO_DATASETS, "tiny", ZooDataset("fmnist", "mnist_small", "mnist_cnn", "mnist_cnn", paper,
-                                                         "threshold", (1.0, 0.1), 100.0))
-    monkeypatch.setenv("RATTR_HOME", str(tmp_path))
-    return tmp_path
 
 
 def test_unknown_dataset_method_or_scale_lists_the_valid_values():
@@ -89,8 +64,16 @@ def test_presets_follow_the_papers_and_the_cpu_budgets():
     cpu = {m: zoo_config("fashion_mnist", m, "cpu") for m in ZOO_METHODS}
     assert 3 <= cpu["natural"].epochs <= 5 and cpu["natural"].n_train is None
     assert 1 <= cpu["pgd_at"].epochs <= 2 and cpu["pgd_at"].hyperparameters["steps"] == 10
-    assert cpu["art"].epochs == 1 and cpu["art"].n_train is None
-    assert 10_000 <= cpu["ig_norm"].n_train <= 20_000
+    assert cpu["art"].epochs == 1 and cpu["art"].n_train == 10_000
+    assert 2_000 <= cpu["ig_norm"].n_train <= 5_000 and cpu["ig_norm"].batch_size == 64
+    # cpu: every method but natural fine-tunes the natural model; teacher_aligned starts from its teacher
+    natural = dataclasses.asdict(cpu["natural"])
+    assert all(cpu[m].init == natural for m in ZOO_METHODS if m not in ("natural", "teacher_aligned"))
+    assert cpu["natural"].init is None and cpu["teacher_aligned"].init is None
+    assert cpu["pgd_at"].hyperparameters.get("eps_warmup", 0) == 0               # Fashion-MNIST: constant ε
+    assert zoo_config("mnist10k", "pgd_at", "cpu").hyperparameters["eps_warmup"] == 0.5
+    assert zoo_config("mnist10k", "ig_sum_norm", "cpu").hyperparameters["eps_warmup"] == 0.5
+    assert "eps_warmup" not in zoo_config("mnist10k", "pgd_at", "paper").hyperparameters
     assert zoo_config("cifar10", "natural", "cpu").model == "resnet20"
     assert zoo_config("mnist10k", "natural", "smoke").n_train == 256
     assert eval_pgd("mnist") == {"eps": 0.3, "alpha": 0.01, "steps": 40, "random_start": True}

@@ -62,12 +62,22 @@ class TrainConfig:
     optimiser: str = "adam"
     n_train: Optional[int] = None  # stratified subset of the training split; None = all of it
     hyperparameters: dict = dataclasses.field(default_factory=dict)
+    #: fine-tune: start from the weights of the model this config (a TrainConfig or dict of its fields) trains
+    #: with the same seed, trained first or loaded from the cache; None = the architecture's random init
+    init: Optional[dict] = None
 
     def __post_init__(self):
         make_method(self.method, **self.hyperparameters)  # validates the method and its hyperparameters
         check_choice("optimiser", self.optimiser, OPTIMISERS)
         if self.n_train is not None and self.n_train < 1:
             raise ValueError(f"n_train must be positive or None, got {self.n_train}")
+        if isinstance(self.init, TrainConfig):
+            object.__setattr__(self, "init", dataclasses.asdict(self.init))
+        if self.init is not None:
+            start = TrainConfig(**self.init)
+            if (start.dataset, start.model) != (self.dataset, self.model):
+                raise ValueError(f"init must train the same dataset and model ({self.dataset!r}, {self.model!r}); "
+                                 f"got ({start.dataset!r}, {start.model!r})")
 
 
 def load_checkpoint(cache: ResultsCache, key: dict) -> Optional[Record]:
@@ -83,7 +93,8 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto",
                  cache: ResultsCache | None = None, progress: bool = True) -> tuple[nn.Module, list[dict]]:
     """The model trained by ``config`` with ``seed`` (in eval mode, on ``device``) and its per-epoch logs.
 
-    Loads it from the results cache when it was trained before; else trains it, saving a checkpoint after every
+    Loads it from the results cache when it was trained before; else trains it (from the weights of
+    ``config.init``'s model when given, itself trained or loaded first), saving a checkpoint after every
     epoch so an interrupted run resumes from the last finished epoch, and stores the result.
     """
     cache = cache or ResultsCache()
@@ -92,8 +103,14 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto",
     key = {"config": config, "seed": seed, "dataset": config.dataset}
 
     def run() -> dict:
+        start = None
+        if config.init is not None:
+            start, _ = train_cached(TrainConfig(**config.init), seed=seed, device=device, cache=cache,
+                                    progress=progress)
         seed_everything(seed)
         model = build_model(config.model, data.shape, len(data.classes)).to(target)
+        if start is not None:
+            model.load_state_dict(start.state_dict())
         checkpoint = load_checkpoint(cache, key)
         method = make_method(config.method, **config.hyperparameters)
         method.results_cache = cache  # methods that load other cached models (teacher_aligned) use this cache

@@ -12,16 +12,16 @@ zoo's job (:func:`rattrlib.zoo.zoo_config`).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attacks._common import eval_mode, frozen_parameters, project
-from rattrlib.config import check_eps, check_int, check_positive
+from rattrlib.config import check_eps, check_int, check_positive, check_unit_interval
 from rattrlib.attacks.pgd import PGD
-from rattrlib.train.base import Batch, Progress, TrainingMethod
+from rattrlib.train.base import Batch, Progress, TrainingMethod, warmup_eps
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -85,13 +85,16 @@ class PGDAT(TrainingMethod):
     projection and [0, 1] clamp after each). The loss is the batch-mean CE on the PGD images only.
 
     Args: ``eps`` ∈ [0, 1] (default 0.3, MNIST), ``alpha`` > 0 (0.01), ``steps`` ≥ 1 (40),
-    ``random_start`` (True). Logged term: ``ce_adv``.
+    ``random_start`` (True), ``eps_warmup`` ∈ [0, 1]: ramp ε linearly over this fraction of training
+    (:func:`~rattrlib.train.base.warmup_eps`; 0 = Madry's constant ε). Logged terms: ``ce_adv``, ``eps``.
     """
 
     name = "pgd_at"
 
-    def __init__(self, eps: float = 0.3, alpha: float = 0.01, steps: int = 40, random_start: bool = True):
+    def __init__(self, eps: float = 0.3, alpha: float = 0.01, steps: int = 40, random_start: bool = True,
+                 eps_warmup: float = 0.0):
         self.eps = check_eps(eps)
+        self.eps_warmup = check_unit_interval("eps_warmup", eps_warmup)
         self.alpha = check_positive("alpha", alpha)
         self.steps = check_int("steps", steps, 1)
         if not isinstance(random_start, bool):
@@ -99,16 +102,20 @@ class PGDAT(TrainingMethod):
         self.random_start = random_start
 
     def hyperparameters(self) -> dict:
-        return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "random_start": self.random_start}
+        return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "random_start": self.random_start,
+                "eps_warmup": self.eps_warmup}
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """The PGD images this method trains on (torch's global RNG draws the random start)."""
-        return PGD(model, self.eps, self.alpha, self.steps, random_start=self.random_start).perturb(x, y)
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, eps: Optional[float] = None) -> Tensor:
+        """The PGD images this method trains on, at ``eps`` (default: the full ε); torch's global RNG draws the
+        random start."""
+        eps = self.eps if eps is None else eps
+        return PGD(model, eps, self.alpha, self.steps, random_start=self.random_start).perturb(x, y)
 
     def loss(self, model: nn.Module, batch: Batch, progress: Progress) -> tuple[Tensor, dict[str, float]]:
-        x_adv = self.perturb(model, batch.x, batch.y)
+        eps = warmup_eps(self.eps, self.eps_warmup, progress)
+        x_adv = self.perturb(model, batch.x, batch.y, eps)
         loss = F.cross_entropy(model(x_adv), batch.y)
-        return loss, {"ce_adv": loss.item()}
+        return loss, {"ce_adv": loss.item(), "eps": eps}
 
 
 class TRADES(TrainingMethod):

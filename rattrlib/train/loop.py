@@ -66,9 +66,10 @@ def fit(model: nn.Module, data: ImageDataset, method: TrainingMethod, *, epochs:
         sums: dict[str, float] = {}
         batches = epoch_batches(data, batch_size, seed + epoch)
         model.train()
-        for x, y, index in tqdm(batches, desc=f"{method.name} epoch {epoch + 1}/{epochs}", disable=not progress,
-                                mininterval=2):
-            loss, terms = method.loss(model, Batch(x.to(device), y.to(device), index), Progress(epoch, epochs))
+        for b, (x, y, index) in enumerate(tqdm(batches, desc=f"{method.name} epoch {epoch + 1}/{epochs}",
+                                               disable=not progress, mininterval=2)):
+            loss, terms = method.loss(model, Batch(x.to(device), y.to(device), index),
+                                      Progress(epoch, epochs, b, len(batches)))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

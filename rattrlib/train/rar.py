@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rattrlib.attributions._core import gradient_sum
-from rattrlib.config import check_eps, check_int, check_nonnegative, check_positive
+from rattrlib.config import check_eps, check_int, check_nonnegative, check_positive, check_unit_interval
 from rattrlib.train.art import SmoothSurrogate, attack_mode, check_beta, sign_ascent
-from rattrlib.train.base import Batch, Progress, TrainingMethod
+from rattrlib.train.base import Batch, Progress, TrainingMethod, warmup_eps
 
 
 def loss_integrated_gradients(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, m: int, *,
@@ -49,8 +49,9 @@ def ig_l1(ig: Tensor) -> Tensor:
 class _LossIGRegularised(SmoothSurrogate, TrainingMethod):
     """Shared constructor, inner maximisation and IG term of IG-NORM, IG-SUM-NORM and GALI."""
 
-    def _init_common(self, eps, alpha, steps, m_inner, m_outer, beta, internal_batch_size):
+    def _init_common(self, eps, alpha, steps, m_inner, m_outer, beta, internal_batch_size, eps_warmup=0.0):
         self.eps = check_eps(eps)
+        self.eps_warmup = check_unit_interval("eps_warmup", eps_warmup)
         self.alpha = check_positive("alpha", alpha)
         self.steps = check_int("steps", steps, 1)
         self.m_inner = check_int("m_inner", m_inner, 1)
@@ -61,7 +62,8 @@ class _LossIGRegularised(SmoothSurrogate, TrainingMethod):
 
     def _common_hyperparameters(self) -> dict:
         return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "m_inner": self.m_inner,
-                "m_outer": self.m_outer, "beta": self.beta, "internal_batch_size": self.internal_batch_size}
+                "m_outer": self.m_outer, "beta": self.beta, "internal_batch_size": self.internal_batch_size,
+                "eps_warmup": self.eps_warmup}
 
     def ig(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, m: int, *,
            create_graph: bool = True) -> Tensor:
@@ -69,19 +71,23 @@ class _LossIGRegularised(SmoothSurrogate, TrainingMethod):
         return loss_integrated_gradients(self.surrogate(model), x, x_adv, y, m, create_graph=create_graph,
                                          internal_batch_size=self.internal_batch_size)
 
-    def _maximise_ce_plus_ig(self, model: nn.Module, x: Tensor, y: Tensor, weight: float) -> Tensor:
+    def _maximise_ce_plus_ig(self, model: nn.Module, x: Tensor, y: Tensor, weight: float,
+                             eps: Optional[float] = None) -> Tensor:
         """x' maximising ``Σ_n CE(x'_n) + weight·‖IG_CE(x_n → x'_n)‖₁`` (m_inner points): the inner problem of
         IG-SUM-NORM (RAR) and of GALI eq. 8."""
         def objective(z: Tensor) -> Tensor:
             ce = F.cross_entropy(model(z), y, reduction="sum")
             return ce + weight * ig_l1(self.ig(model, x, z, y, self.m_inner)).sum()
 
-        return self._maximise(model, x, objective)
+        return self._maximise(model, x, objective, eps)
 
-    def _maximise(self, model: nn.Module, x: Tensor, objective: Callable[[Tensor], Tensor]) -> Tensor:
-        """Signed ascent of ``objective(x')`` (batch sum) from a uniform random start, in eval mode."""
+    def _maximise(self, model: nn.Module, x: Tensor, objective: Callable[[Tensor], Tensor],
+                  eps: Optional[float] = None) -> Tensor:
+        """Signed ascent of ``objective(x')`` (batch sum) from a uniform random start in the ``eps``-ball
+        (default: the full ε), in eval mode."""
+        eps = self.eps if eps is None else eps
         with attack_mode(model):
-            return sign_ascent(objective, x, self.eps, self.alpha, self.steps)
+            return sign_ascent(objective, x, eps, self.alpha, self.steps)
 
 
 class IGNorm(_LossIGRegularised):
@@ -99,7 +105,8 @@ class IGNorm(_LossIGRegularised):
     still nonzero: ∂∇_x CE/∂θ ≠ 0 for ReLU nets).
 
     Defaults are RAR's MNIST setting (ε = 0.3, α = 0.01, 40 steps, m = 50, λ = 1); a CPU run needs fewer steps
-    (see cpu-performance.md and the zoo presets).
+    (see cpu-performance.md and the zoo presets). ``eps_warmup``: ramp the inner ε over this fraction of
+    training (:func:`~rattrlib.train.base.warmup_eps`; 0, the default, is RAR's constant ε).
 
     Logged terms per batch: ``ce`` (CE at x) and ``ig`` (mean ‖IG‖₁, unweighted).
     """
@@ -108,20 +115,20 @@ class IGNorm(_LossIGRegularised):
 
     def __init__(self, eps: float = 0.3, alpha: float = 0.01, steps: int = 40, lam: float = 1.0,
                  m_inner: int = 5, m_outer: int = 50, beta: Optional[float] = 50.0,
-                 internal_batch_size: Optional[int] = None):
-        self._init_common(eps, alpha, steps, m_inner, m_outer, beta, internal_batch_size)
+                 internal_batch_size: Optional[int] = None, eps_warmup: float = 0.0):
+        self._init_common(eps, alpha, steps, m_inner, m_outer, beta, internal_batch_size, eps_warmup)
         self.lam = check_nonnegative("lam", lam)
 
     def hyperparameters(self) -> dict:
         return {**self._common_hyperparameters(), "lam": self.lam}
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """x' maximising ``Σ_n ‖IG_CE(x_n → x'_n)‖₁`` (m_inner points)."""
-        return self._maximise(model, x, lambda z: ig_l1(self.ig(model, x, z, y, self.m_inner)).sum())
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, eps: Optional[float] = None) -> Tensor:
+        """x' maximising ``Σ_n ‖IG_CE(x_n → x'_n)‖₁`` (m_inner points) in the ``eps``-ball (default ε)."""
+        return self._maximise(model, x, lambda z: ig_l1(self.ig(model, x, z, y, self.m_inner)).sum(), eps)
 
     def loss(self, model: nn.Module, batch: Batch, progress: Progress) -> tuple[Tensor, dict[str, float]]:
         x, y = batch.x, batch.y
-        x_adv = self.perturb(model, x, y)
+        x_adv = self.perturb(model, x, y, warmup_eps(self.eps, self.eps_warmup, progress))
         ce = F.cross_entropy(model(x), y)
         ig = ig_l1(self.ig(model, x, x_adv, y, self.m_outer)).mean()
         return ce + self.lam * ig, {"ce": ce.item(), "ig": ig.item()}
@@ -142,20 +149,20 @@ class IGSumNorm(_LossIGRegularised):
 
     def __init__(self, eps: float = 0.3, alpha: float = 0.01, steps: int = 40, lam: float = 0.1,
                  m_inner: int = 5, m_outer: int = 50, beta: Optional[float] = 50.0,
-                 internal_batch_size: Optional[int] = None):
-        self._init_common(eps, alpha, steps, m_inner, m_outer, beta, internal_batch_size)
+                 internal_batch_size: Optional[int] = None, eps_warmup: float = 0.0):
+        self._init_common(eps, alpha, steps, m_inner, m_outer, beta, internal_batch_size, eps_warmup)
         self.lam = check_nonnegative("lam", lam)
 
     def hyperparameters(self) -> dict:
         return {**self._common_hyperparameters(), "lam": self.lam}
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """x' maximising ``Σ_n CE(x'_n) + λ‖IG_CE(x_n → x'_n)‖₁`` (m_inner points)."""
-        return self._maximise_ce_plus_ig(model, x, y, self.lam)
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, eps: Optional[float] = None) -> Tensor:
+        """x' maximising ``Σ_n CE(x'_n) + λ‖IG_CE(x_n → x'_n)‖₁`` (m_inner points) in the ``eps``-ball."""
+        return self._maximise_ce_plus_ig(model, x, y, self.lam, eps)
 
     def loss(self, model: nn.Module, batch: Batch, progress: Progress) -> tuple[Tensor, dict[str, float]]:
         x, y = batch.x, batch.y
-        x_adv = self.perturb(model, x, y)
+        x_adv = self.perturb(model, x, y, warmup_eps(self.eps, self.eps_warmup, progress))
         ce = F.cross_entropy(model(x_adv), y)
         ig = ig_l1(self.ig(model, x, x_adv, y, self.m_outer)).mean()
         return ce + self.lam * ig, {"ce": ce.item(), "ig": ig.item()}

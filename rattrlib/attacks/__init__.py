@@ -3,7 +3,8 @@
 Captum-like: hyperparameters in the constructor, a batched call. Images are N×C×H×W in [0, 1]; every step
 projects onto the ℓ∞ (or ℓ2) ε-ball around the clean image and clamps to [0, 1].
 
-- :class:`PGD` (Madry et al. 2018) ``.perturb(x, y) -> x_adv``; :func:`pgd_accuracy`;
+- :class:`PGD` (Madry et al. 2018) and the gradient-free :class:`SPSA` (Uesato et al. 2018)
+  ``.perturb(x, y) -> x_adv``; :func:`pgd_accuracy` (robust accuracy under either);
 - :class:`IFIA` (Ghorbani et al. 2019: top-k, mass-center, targeted), :class:`Manipulate` (Dombrowski et al.
   2019, SSR's variant), :class:`RandomSignNoise` (the random baseline): ``.perturb(x, target_map=None) ->``
   :class:`AttackResult` (x_adv, success flags, clean/attacked maps, per-image scores, best step);
@@ -19,6 +20,7 @@ from rattrlib.attacks.manipulate import Manipulate
 from rattrlib.attacks.pgd import PGD, pgd_accuracy
 from rattrlib.attacks.random_noise import RandomSignNoise
 from rattrlib.attacks.registry import ATTACKS, get_attack
+from rattrlib.attacks.spsa import SPSA
 
 __all__ = [
     "ATTACKS",
@@ -32,6 +34,7 @@ __all__ = [
     "RandomSignNoise",
     "RobustnessReport",
     "SCORES",
+    "SPSA",
     "evaluate_attributional_robustness",
     "get_attack",
     "map_scores",

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from rattrlib.attacks._common import (NORMS, check_eps, check_generator, check_images, check_int, check_labels,
                                       check_model, check_positive, eval_mode, frozen_parameters, project,
                                       random_in_ball)
+from rattrlib.attacks.spsa import SPSA
 from rattrlib.config import check_choice
 
 
@@ -73,21 +74,22 @@ class PGD:
     __call__ = perturb
 
 
-def pgd_accuracy(model: nn.Module, images: Tensor, labels, attack: PGD, batch_size: int = 256,
+def pgd_accuracy(model: nn.Module, images: Tensor, labels, attack: "PGD | SPSA", batch_size: int = 256,
                  progress: bool = False) -> float:
-    """Robust accuracy: the fraction of ``images`` (N×C×H×W in [0, 1]) whose PGD example is still classified
-    as ``labels`` (N,). Batches of ``batch_size`` move to the model's device. A misclassified clean image
-    counts as an error (Madry et al.'s adversarial accuracy)."""
+    """Robust accuracy: the fraction of ``images`` (N×C×H×W in [0, 1]) whose adversarial example (a
+    :class:`PGD` or a gradient-free :class:`~rattrlib.attacks.SPSA`) is still classified as ``labels`` (N,).
+    Batches of ``batch_size`` move to the model's device. A misclassified clean image counts as an error
+    (Madry et al.'s adversarial accuracy)."""
     check_model(model)
     images = check_images(images, "images")
     labels = check_labels(labels, images.shape[0], images.device)
     batch_size = check_int("batch_size", batch_size, 1)
-    if not isinstance(attack, PGD):
-        raise ValueError(f"attack must be a PGD, got {type(attack).__name__}")
+    if not isinstance(attack, (PGD, SPSA)):
+        raise ValueError(f"attack must be a PGD or an SPSA, got {type(attack).__name__}")
     device = next(model.parameters()).device
     correct = 0
     starts = range(0, images.shape[0], batch_size)
-    for start in tqdm(starts, desc="PGD", disable=not progress, mininterval=2):
+    for start in tqdm(starts, desc=type(attack).__name__, disable=not progress, mininterval=2):
         xb = images[start:start + batch_size].to(device)
         yb = labels[start:start + batch_size].to(device)
         x_adv = attack.perturb(xb, yb)

@@ -11,6 +11,7 @@ from rattrlib.attacks.ifia import IFIA
 from rattrlib.attacks.manipulate import Manipulate
 from rattrlib.attacks.pgd import PGD
 from rattrlib.attacks.random_noise import RandomSignNoise
+from rattrlib.attacks.spsa import SPSA
 from rattrlib.config import check_choice
 
 #: name → constructor taking ``(model, **hyperparameters)``. The ``ifia_*`` entries fix IFIA's objective.
@@ -21,6 +22,7 @@ ATTACKS: dict[str, Callable] = {
     "ifia_targeted": partial(IFIA, objective="targeted"),
     "manipulate": Manipulate,
     "random_sign": RandomSignNoise,
+    "spsa": SPSA,
 }
 
 

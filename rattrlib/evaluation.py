@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from rattrlib.attacks import IFIA, PGD, RandomSignNoise, RobustnessReport, evaluate_attributional_robustness
 from rattrlib.attacks.evaluate import mean_ci
-from rattrlib.config import SCALES, check_choice, check_eps, check_int, check_positive, check_range
+from rattrlib.config import SCALES, check_choice, flush_denormals, check_eps, check_int, check_positive, check_range
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.metrics import aa_kendall, aa_topk
 from rattrlib.models import accuracy
@@ -166,8 +166,9 @@ def evaluate_zoo_model(dataset: str, method: str, protocol: IFIAProtocol, *, sca
     def compute() -> ModelEvaluation:
         model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
                              overrides=overrides)
-        return evaluate_model(model, load_dataset(dataset, "test"), eval_pgd(dataset), protocol, name=method,
-                              seed=seed, progress=progress)
+        with flush_denormals():
+            return evaluate_model(model, load_dataset(dataset, "test"), eval_pgd(dataset), protocol, name=method,
+                                  seed=seed, progress=progress)
 
     key = {"model": config, "protocol": protocol, "pgd": eval_pgd(dataset), "version": EVALUATION_VERSION}
     return cache.get_or_compute("evaluation", key, compute, seed=seed, dataset=dataset)

@@ -9,7 +9,7 @@ runs. ``cpu``: what a 2-core CPU affords per chapter (shared/reference/cpu-perfo
 :data:`CPU_BUDGETS`: every method but natural **fine-tunes the zoo's natural model** (``TrainConfig.init``;
 ``teacher_aligned`` starts from its teacher, as GALI's AT-start) — the papers train from scratch for 30–80
 epochs, which a chapter cannot afford; e.g. Fashion-MNIST natural 3 epochs, PGD-AT 1 epoch of PGD-10 on 20k,
-IG-NORM 1 epoch on 2.5k (3-step inner ascent, m = 5 / 10, batch 64); ResNet-20 for colour data. ``paper``: the papers' settings (networks, ε, steps, λ, batch
+IG-NORM 1 epoch on 2k (3-step inner ascent, m = 5 / 10, batch 64); ResNet-20 for colour data. ``paper``: the papers' settings (networks, ε, steps, λ, batch
 size, optimiser, training length converted to epochs), as far as rattr's :class:`~rattrlib.train.TrainConfig`
 expresses them — it has no learning-rate schedule, so a paper's step schedule becomes its main constant rate
 (stated per dataset in :data:`ZOO_DATASETS`).
@@ -161,11 +161,11 @@ CPU_BUDGETS: dict[str, dict[str, tuple[int, Optional[int]]]] = {
     # ≈ 210, ART ≈ 105, SSR ≈ 145, IG-NORM / GALI ≈ 25); sized so a chapter trains its models in minutes
     "mnist_large": {"natural": (3, None), "pgd_at": (1, 20_000), "trades": (1, 20_000), "sat": (2, None),
                     "pgd_sat": (1, 20_000), "trades_sat": (1, 20_000), "art": (1, 10_000), "ssr": (1, 10_000),
-                    "ig_norm": (1, 2_500), "ig_sum_norm": (1, 2_500), "teacher_aligned": (1, 2_500)},
+                    "ig_norm": (1, 2_000), "ig_sum_norm": (1, 2_000), "teacher_aligned": (1, 2_000)},
     # 8k MNIST-size images (mnist10k): more epochs for about the same minutes
     "mnist_small": {"natural": (8, None), "pgd_at": (3, None), "trades": (3, None), "sat": (4, None),
                     "pgd_sat": (3, None), "trades_sat": (3, None), "art": (1, None), "ssr": (1, None),
-                    "ig_norm": (1, 2_500), "ig_sum_norm": (1, 2_500), "teacher_aligned": (1, 2_500)},
+                    "ig_norm": (1, 2_000), "ig_sum_norm": (1, 2_000), "teacher_aligned": (1, 2_000)},
     # 32×32×3, ResNet-20 (natural 747 img/s, PGD-7 136, ART 36, IG-NORM k3 9)
     "rgb32": {"natural": (8, 50_000), "pgd_at": (2, 50_000), "trades": (2, 50_000), "sat": (8, 50_000),
               "pgd_sat": (2, 50_000), "trades_sat": (2, 50_000), "art": (1, 10_000), "ssr": (1, 5_000),

@@ -22,9 +22,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from rattrlib.attacks import IFIA, PGD, RandomSignNoise, RobustnessReport, evaluate_attributional_robustness
+from rattrlib.attacks import (IFIA, PGD, RandomSignNoise, RobustnessReport, evaluate_attributional_robustness,
+                              pgd_accuracy)
 from rattrlib.attacks.evaluate import mean_ci
-from rattrlib.config import SCALES, check_choice, flush_denormals, check_eps, check_int, check_positive, check_range
+from rattrlib.config import SCALES, check_choice, check_eps, check_int, check_positive, check_range
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.metrics import aa_kendall, aa_topk
 from rattrlib.models import accuracy
@@ -135,10 +136,8 @@ def evaluate_model(model: nn.Module, test: ImageDataset, pgd: dict, protocol: IF
     clean_set = test.subset(protocol.n_clean, seed=seed)
     clean = accuracy(model, clean_set.images.to(device), clean_set.labels.to(device))
     pgd_set = test.subset(protocol.n_pgd, seed=seed)
-    x, y = pgd_set.images.to(device), pgd_set.labels.to(device)
-    attack = PGD(model, **pgd, generator=torch.Generator().manual_seed(seed))
-    x_adv = torch.cat([attack.perturb(x[s:s + 250], y[s:s + 250]) for s in range(0, len(x), 250)])
-    robust = accuracy(model, x_adv, y)
+    robust = pgd_accuracy(model, pgd_set.images, pgd_set.labels,
+                          PGD(model, **pgd, generator=torch.Generator().manual_seed(seed)))
     ev_set = test.subset(protocol.n_eval, seed=seed)
     reports = {}
     for label, attack in {
@@ -166,9 +165,8 @@ def evaluate_zoo_model(dataset: str, method: str, protocol: IFIAProtocol, *, sca
     def compute() -> ModelEvaluation:
         model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
                              overrides=overrides)
-        with flush_denormals():
-            return evaluate_model(model, load_dataset(dataset, "test"), eval_pgd(dataset), protocol, name=method,
-                                  seed=seed, progress=progress)
+        return evaluate_model(model, load_dataset(dataset, "test"), eval_pgd(dataset), protocol, name=method,
+                              seed=seed, progress=progress)
 
     key = {"model": config, "protocol": protocol, "pgd": eval_pgd(dataset), "version": EVALUATION_VERSION}
     return cache.get_or_compute("evaluation", key, compute, seed=seed, dataset=dataset)

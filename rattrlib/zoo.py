@@ -319,7 +319,7 @@ def zoo_table(scale: str = "cpu", datasets=None, methods=None) -> pd.DataFrame:
             if "teacher" in hp:
                 hp["teacher"] = f"pgd_at@{scale}"
             rows.append({"dataset": dataset, "method": method, "model": c.model, "epochs": c.epochs,
-                         "n_train": c.n_train, "init": c.init["method"] if c.init else "", "batch_size": c.batch_size, "optimiser": c.optimiser, "lr": c.lr,
+                         "n_train": c.n_train or "all", "init": c.init["method"] if c.init else "", "batch_size": c.batch_size, "optimiser": c.optimiser, "lr": c.lr,
                          "hyperparameters": ", ".join(f"{k}={_fmt(v)}" for k, v in hp.items())})
     return pd.DataFrame(rows)
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from rattrlib.config import check_choice, flush_denormals
+from rattrlib.config import check_choice
 from rattrlib.data import ImageDataset
 from rattrlib.models import accuracy
 from rattrlib.train.base import Batch, Progress, TrainingMethod
@@ -51,13 +51,7 @@ def fit(model: nn.Module, data: ImageDataset, method: TrainingMethod, *, epochs:
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs ≥ 1, batch_size ≥ 1, lr > 0; got {epochs}, {batch_size}, {lr}")
     device = next(model.parameters()).device
-    with flush_denormals():
-        return _fit(model, data, method, device, make_optimiser(optimiser, model, lr), epochs, batch_size, seed,
-                    progress, save_checkpoint, load_checkpoint)
-
-
-def _fit(model, data, method, device, opt, epochs, batch_size, seed, progress, save_checkpoint,
-         load_checkpoint) -> list[dict]:
+    opt = make_optimiser(optimiser, model, lr)
     method.prepare(model, data)
     logs: list[dict] = []
     state = load_checkpoint() if load_checkpoint else None

@@ -53,11 +53,27 @@ def test_pgd_at_loss_is_ce_on_the_seeded_pgd_batch():
     x_adv = PGD(model, EPS, 0.03, 3).perturb(data.images, data.labels)
     expected = F.cross_entropy(model(x_adv), data.labels)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
-    assert terms == {"ce_adv": pytest.approx(expected.item(), rel=1e-6)}
+    assert terms == {"ce_adv": pytest.approx(expected.item(), rel=1e-6), "eps": EPS}
     assert in_budget(x_adv, data.images)
     assert expected > F.cross_entropy(model(data.images), data.labels)  # the attack raised the loss
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_pgd_at_eps_warmup_attacks_inside_the_ramped_ball():
+    model, data = tiny_model(), tiny_data()
+    method = PGDAT(eps=0.3, alpha=0.03, steps=3, eps_warmup=0.5)
+    seen = []
+    original = method.perturb
+    method.perturb = lambda m, x, y, eps=None: seen.append(eps) or original(m, x, y, eps)
+    _, terms = method.loss(model, batch_of(data), Progress(0, 2, 0, 4))   # first of 8 batches: ε·(1/8)/0.5
+    assert terms["eps"] == pytest.approx(0.075) and seen == [pytest.approx(0.075)]
+    x_adv = original(model, data.images, data.labels, 0.075)
+    assert in_budget(x_adv, data.images, 0.075)
+    _, terms = method.loss(model, batch_of(data), Progress(1, 2, 0, 4))   # second half: the full ε
+    assert terms["eps"] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="eps_warmup"):
+        PGDAT(eps_warmup=1.5)
 
 
 # ------------------------------------------------------------------------------------------------- TRADES

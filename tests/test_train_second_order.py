@@ -383,7 +383,7 @@ def test_rar_losses_equal_their_formulas(cls, monkeypatch):
     model, (x, y) = tiny(), batch()
     x_adv = perturbed(x, eps=0.2)
     method = cls(eps=0.2, m_outer=6, lam=0.4, beta=10.0)
-    monkeypatch.setattr(method, "perturb", lambda m, xx, yy: x_adv)
+    monkeypatch.setattr(method, "perturb", lambda m, xx, yy, eps=None: x_adv)
     loss, terms = step(method, model, x, y)
     ig = ig_oracle(lambda z: softplus_forward(model, z, 10.0), x, x_adv, y, 6).abs().flatten(1).sum(1).mean()
     ce = hand_ce(model(x if cls is IGNorm else x_adv), y).mean()

@@ -93,10 +93,11 @@ def plot_maps_before_after(evaluations: Mapping[str, "object"], n_show: int = 3,
             res = ev.ifia.result
             axes[r, 1 + 2 * j].imshow(res.clean_map[row].numpy(), cmap=cmap)
             axes[r, 2 + 2 * j].imshow(res.adv_map[row].numpy(), cmap=cmap)
-            axes[r, 2 + 2 * j].set_title(f"{100 * res.topk[row]:.0f}%, τ {res.kendall[row]:.2f}"
-                                         if res.success[row] else "attack failed", fontsize=7)
+            verdict = (f"top-k {100 * res.topk[row]:.0f}%, τ {res.kendall[row]:.2f}" if res.success[row]
+                       else "attack failed")
+            axes[r, 2 + 2 * j].set_title(f"{name}: attacked\n{verdict}" if r == 0 else verdict, fontsize=7)
             if r == 0:
-                axes[r, 1 + 2 * j].set_title(f"{name}\nclean", fontsize=8)
+                axes[r, 1 + 2 * j].set_title(f"{name}: clean", fontsize=7)
     axes[0, 0].set_title("image", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])

@@ -44,7 +44,7 @@ GALI_TABLE5_COLUMNS = ("aa_topk", "aa_kendall")
 
 def _table(name: str, table: dict, columns, dataset: str) -> pd.DataFrame:
     if dataset not in table:
-        raise ValueError(f"GALI {name} has no rows for {dataset!r}; it has {sorted(table)}")
+        raise ValueError(f"{name} has no rows for {dataset!r}; it has {sorted(table)}")
     frame = pd.DataFrame.from_dict(table[dataset], orient="index", columns=list(columns))
     frame.index.name = "method"
     return frame
@@ -52,9 +52,80 @@ def _table(name: str, table: dict, columns, dataset: str) -> pd.DataFrame:
 
 def gali_table1(dataset: str) -> pd.DataFrame:
     """GALI Table 1 rows for ``dataset`` (``"fashion_mnist"`` or ``"mnist"``) as a DataFrame."""
-    return _table("Table 1", GALI_TABLE1, GALI_TABLE1_COLUMNS, dataset)
+    return _table("GALI Table 1", GALI_TABLE1, GALI_TABLE1_COLUMNS, dataset)
 
 
 def gali_table5(dataset: str) -> pd.DataFrame:
     """GALI Table 5 (object as reference) rows for ``dataset`` (``"fashion_mnist"`` or ``"mnist"``)."""
-    return _table("Table 5", GALI_TABLE5, GALI_TABLE5_COLUMNS, dataset)
+    return _table("GALI Table 5", GALI_TABLE5, GALI_TABLE5_COLUMNS, dataset)
+
+
+# ------------------------------------------------------------------------------------------------ ART
+# Singh, Kumari, Mangla, Sinha, Balasubramanian, Krishnamurthy, "Attributional Robustness Training using
+# Input-Gradient Spatial Alignment" (ECCV 2020). Rows keep the paper's method names.
+
+#: ART Table 1: IFIA top-k attack on IG (RAR's attack settings, ε = 8/255), top-k ∩ (IN, %), Kendall (K, ×100),
+#: natural and PGD-40 accuracy (%). CIFAR-10 and Flower use WRN-28-10, SVHN WRN-40-2.
+ART_TABLE1 = {
+    "cifar10": {"Natural": (40.25, 49.17, 95.26, 0.0), "PGD-10": (69.00, 72.27, 87.32, 44.07),
+                "ART": (92.90, 91.76, 89.84, 37.58)},
+    "svhn": {"Natural": (60.43, 56.50, 95.66, 0.0), "PGD-7": (39.67, 55.56, 92.84, 50.12),
+             "ART": (61.37, 72.60, 95.47, 43.56)},
+    "gtsrb": {"Natural": (68.74, 76.48, 99.43, 19.9), "IG Norm": (74.81, 75.55, 97.02, 75.24),
+              "IG-SUM Norm": (74.04, 76.84, 95.68, 77.12), "PGD-7": (86.13, 88.42, 98.36, 87.49),
+              "ART": (91.96, 89.34, 98.47, 84.66)},
+    "flowers102": {"Natural": (38.22, 56.43, 93.91, 0.0), "IG Norm": (64.68, 75.91, 85.29, 24.26),
+                   "IG-SUM Norm": (66.33, 79.74, 82.35, 47.06), "PGD-7": (80.84, 84.14, 92.64, 69.85),
+                   "ART": (79.84, 84.87, 93.21, 33.08)},
+}
+ART_TABLE1_COLUMNS = ("topk", "kendall_x100", "clean_accuracy", "pgd40_accuracy")
+
+#: ART Table 4 (CIFAR-10): the same attack on gradient (saliency) and GradSHAP maps: IN (%), K (×100).
+ART_TABLE4 = {"cifar10": {"Natural": (13.72, 9.5, 4.5, 16.52), "PGD-10": (54.8, 54.06, 45.05, 59.80),
+                          "ART": (76.07, 70.31, 48.31, 62.35)}}
+ART_TABLE4_COLUMNS = ("saliency_topk", "saliency_kendall_x100", "gradient_shap_topk", "gradient_shap_kendall_x100")
+
+#: ART §5, targeted attack (IG, 1000 CIFAR-10 test images, targets = maps of shuffled images): Kendall (×100)
+#: and top-k ∩ (%) between the original and the attacked maps.
+ART_TARGETED = {"cifar10": {"PGD-10": (31.81, 36.29), "ART": (70.64, 64.76)}}
+ART_TARGETED_COLUMNS = ("topk", "kendall_x100")
+
+#: ART Table 2 (CUB-200, ResNet-50, gradient maps): GT-known Loc, Top-1 Loc, Top-1 Acc (%).
+ART_TABLE2 = {"cub200": {"Natural": (50.2, 42.0, 81.12), "PGD-7": (66.73, 47.48, 70.3),
+                         "ART": (82.65, 65.22, 77.51)}}
+ART_TABLE2_COLUMNS = ("gt_known_loc", "top1_loc", "top1_acc")
+
+#: ART §5, weakly supervised segmentation (Flowers, 849 masks): Top-1 Seg (%) from IG and gradient maps.
+ART_SEGMENTATION = {"flowers102": {"Natural": (33.7, 24.4), "PGD-7": (42.2, 24.6), "ART": (60.4, 31.7)}}
+ART_SEGMENTATION_COLUMNS = ("top1_seg_ig", "top1_seg_saliency")
+
+#: ART Table 3 (CIFAR-10-C): top-1 accuracy (%), mean over the five severities. The paper's text has 14 values in
+#: the PGD-10 row for 15 columns; the last one (speckle noise) is taken as the missing one (NaN).
+ART_TABLE3 = {"cifar10": {
+    "Natural": (49.16, 61.42, 59.22, 83.55, 53.84, 79.16, 79.18, 84.53, 91.6, 94.37, 87.63, 84.44, 74.12, 79.76,
+                65.04),
+    "PGD-10": (83.32, 84.33, 73.73, 83.09, 81.27, 79.60, 82.07, 82.68, 68.81, 85.97, 57.86, 81.68, 85.56, 83.64,
+               float("nan")),
+    "ART": (85.44, 86.41, 77.07, 86.07, 81.70, 83.14, 85.54, 84.99, 71.04, 89.42, 56.69, 84.72, 87.64, 87.89,
+            86.02)}}
+ART_TABLE3_COLUMNS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+                      "zoom_blur", "snow", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+                      "jpeg_compression", "speckle_noise")
+
+#: ART §5, stronger attacks on the CIFAR-10 ART model (1000 test images for SPSA): accuracy (%).
+ART_STRONG_ATTACKS = {"cifar10": {"ART": (37.58, 37.42, 37.18, 44.7)}}
+ART_STRONG_ATTACKS_COLUMNS = ("PGD-40", "PGD-100", "PGD-500", "SPSA")
+
+_ART = {"Table 1": (ART_TABLE1, ART_TABLE1_COLUMNS), "Table 2": (ART_TABLE2, ART_TABLE2_COLUMNS),
+        "Table 3": (ART_TABLE3, ART_TABLE3_COLUMNS), "Table 4": (ART_TABLE4, ART_TABLE4_COLUMNS),
+        "targeted": (ART_TARGETED, ART_TARGETED_COLUMNS), "segmentation": (ART_SEGMENTATION, ART_SEGMENTATION_COLUMNS),
+        "strong attacks": (ART_STRONG_ATTACKS, ART_STRONG_ATTACKS_COLUMNS)}
+
+
+def art_table(name: str, dataset: str) -> pd.DataFrame:
+    """An ART result (``name`` one of "Table 1", "Table 2", "Table 3", "Table 4", "targeted", "segmentation",
+    "strong attacks") for ``dataset`` as a DataFrame, one row per method as the paper names it."""
+    if name not in _ART:
+        raise ValueError(f"ART has no table {name!r}; valid: {sorted(_ART)}")
+    table, columns = _ART[name]
+    return _table(f"ART {name}", table, columns, dataset)

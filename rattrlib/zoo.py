@@ -152,6 +152,11 @@ ZOO_DATASETS: dict[str, ZooDataset] = {
         "loc", "rgb64", "resnet20", "rar_resnet", {"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimiser": "adam"},
         "mask", (0.1, 0.1), 1e6, m_inner=5,
         source="rattr's offline localisation stand-in: no paper; settings rattr's (ε = 2/255 as ART's CUB)"),
+    "fmnist_scenes32": ZooDataset(
+        "loc", "scenes32", "resnet20", "rar_resnet", {"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimiser": "adam"},
+        "mask", (0.1, 0.1), 1e6, m_inner=5,
+        source="the composite set at 32 px, the cpu-scale localisation data (a quarter of the 64 px compute); "
+               "settings as fmnist_scenes"),
 }
 
 #: cpu scale: (epochs, training images or None for all) per method, per dataset size class
@@ -174,6 +179,10 @@ CPU_BUDGETS: dict[str, dict[str, tuple[int, Optional[int]]]] = {
     "rgb64": {"natural": (10, 10_000), "pgd_at": (2, 10_000), "trades": (2, 10_000), "sat": (10, 10_000),
               "pgd_sat": (2, 10_000), "trades_sat": (2, 10_000), "art": (1, 3_000), "ssr": (1, 2_000),
               "ig_norm": (1, 1_000), "ig_sum_norm": (1, 1_000), "teacher_aligned": (1, 1_000)},
+    # the 10k-scene 32×32×3 set, ResNet-20: natural from scratch, the rest fine-tune it
+    "scenes32": {"natural": (10, None), "pgd_at": (2, None), "trades": (2, None), "sat": (4, None),
+                 "pgd_sat": (2, None), "trades_sat": (2, None), "art": (1, 5_000), "ssr": (1, 5_000),
+                 "ig_norm": (1, 1_000), "ig_sum_norm": (1, 1_000), "teacher_aligned": (1, 1_000)},
 }
 
 #: cpu scale: batch size of the second-order IG trainers (their subsets are small; more, smaller steps)

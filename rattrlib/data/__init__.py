@@ -1,7 +1,7 @@
 """Datasets, offline and online, behind one registry: ``load_dataset(name, split)``.
 
 Offline (no internet needed): ``fashion_mnist`` (full official split), ``mnist10k`` (10k-digit subset),
-``fmnist_scenes`` (composite localisation set). Online (real download code): ``mnist``, ``cifar10``, ``svhn``,
+``fmnist_scenes`` (composite localisation set, 64 px) and ``fmnist_scenes32`` (the same at 32 px). Online (real download code): ``mnist``, ``cifar10``, ``svhn``,
 ``gtsrb``, ``flowers102``, ``cub200``, ``tiny_imagenet``.
 """
 

@@ -270,7 +270,8 @@ def load_fmnist_scenes(split: str = "train", n: int | None = None, size: int = 6
 
     ``n`` defaults to 10,000 (train) / 2,000 (test). Generated once per (split, n, size, seed) and cached under
     ``$RATTR_HOME/results/dataset``; ``recompute=True`` regenerates. Needs Fashion-MNIST
-    (``MissingDataError`` naming the fetch command otherwise).
+    (``MissingDataError`` naming the fetch command otherwise). The registered names are ``fmnist_scenes``
+    (64 px) and ``fmnist_scenes32`` (32 px, the cpu-scale localisation set: a quarter of the compute).
     """
     n = DEFAULT_N.get(split) if n is None else n
     _check_params(split, n, size, seed)
@@ -278,7 +279,7 @@ def load_fmnist_scenes(split: str = "train", n: int | None = None, size: int = 6
         "dataset", scenes_config(split, n, size), lambda: generate_scenes(split, n, size, seed),
         seed=seed, dataset="fmnist_scenes", recompute=recompute)
     return ImageDataset(
-        name="fmnist_scenes",
+        name=SCENE_NAMES[size] if size in SCENE_NAMES else f"fmnist_scenes@{size}px",
         split=split,
         images=stored["images"].float().div_(255),
         labels=stored["labels"],
@@ -288,18 +289,34 @@ def load_fmnist_scenes(split: str = "train", n: int | None = None, size: int = 6
     )
 
 
-register(DatasetInfo(
-    name="fmnist_scenes",
-    description=("Composite localisation set (offline stand-in for CUB boxes and Flowers masks): a real "
-                 "Fashion-MNIST garment, randomly coloured and resized to 24-48 px, pasted at a random place on a "
-                 "64×64 crop of a natural photo from scikit-image/scikit-learn; exact box and mask by "
-                 "construction; label = garment class; train and test use disjoint garments and disjoint "
-                 "photos. 10,000 train / 2,000 test by default, deterministic from a seed."),
-    shape=(3, 64, 64),
-    classes=FASHION_MNIST_CLASSES,
-    offline=True,
-    fetch_command=FETCH_COMMAND,
-    loader=load_fmnist_scenes,
-    has_boxes=True,
-    has_masks=True,
-))
+def load_fmnist_scenes32(split: str = "train", n: int | None = None, seed: int = 0,
+                         recompute: bool = False) -> ImageDataset:
+    """:func:`load_fmnist_scenes` at 32×32 (garments 12–24 px)."""
+    return load_fmnist_scenes(split, n, 32, seed, recompute)
+
+
+#: registered dataset name of each image size
+SCENE_NAMES = {64: "fmnist_scenes", 32: "fmnist_scenes32"}
+
+
+def _description(size: int) -> str:
+    small, large = object_side_range(size)
+    return ("Composite localisation set (offline stand-in for CUB boxes and Flowers masks): a real Fashion-MNIST "
+            f"garment, randomly coloured and resized to {small}-{large} px, pasted at a random place on a "
+            f"{size}×{size} crop of a natural photo from scikit-image/scikit-learn; exact box and mask by "
+            "construction; label = garment class; train and test use disjoint garments and disjoint photos. "
+            "10,000 train / 2,000 test by default, deterministic from a seed.")
+
+
+for _size, _loader in ((64, load_fmnist_scenes), (32, load_fmnist_scenes32)):
+    register(DatasetInfo(
+        name=SCENE_NAMES[_size],
+        description=_description(_size),
+        shape=(3, _size, _size),
+        classes=FASHION_MNIST_CLASSES,
+        offline=True,
+        fetch_command=FETCH_COMMAND,
+        loader=_loader,
+        has_boxes=True,
+        has_masks=True,
+    ))

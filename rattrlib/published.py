@@ -129,3 +129,68 @@ def art_table(name: str, dataset: str) -> pd.DataFrame:
         raise ValueError(f"ART has no table {name!r}; valid: {sorted(_ART)}")
     table, columns = _ART[name]
     return _table(f"ART {name}", table, columns, dataset)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# SSR (Wang, Wang, Ramkumar, Fredrikson, Mardziel & Datta, "Smoothed Geometry for Robust Attribution",
+# NeurIPS 2020). Its results are bar charts (Fig. 3–5) and supplementary tables (Tables 2–3) that are not in
+# the text rattr ships; the numbers the text does state are its settings, and its results are claims about
+# orderings, transcribed here with their section / figure.
+# ----------------------------------------------------------------------------------------------------------
+#: setting → (value, unit / scale, source). Budgets are on the paper's 0–255 scale.
+SSR_SETTINGS = {
+    "eps_linf": ((2, 4, 8, 16), "0-255 scale", "§5.1 Setup; Fig. 2a"),
+    "images_cifar10_flower": (500, "images", "§5.1 Setup"),
+    "images_imagenet": (1000, "images", "§5.1 Setup"),
+    "k_cifar10": (20, "pixels", "Fig. 3 caption"),
+    "k_flower": (80, "pixels", "Fig. 3 caption"),
+    "k_imagenet": (1000, "pixels", "Fig. 3 caption"),
+    "ssr_scale_s": (1e6, "", "§5.2 Setup (CIFAR-10, ResNet-20)"),
+    "ssr_beta": (0.3, "", "§5.2 Setup; Fig. 2b"),
+    "madry_delta_l2": (0.25, "l2 ball", "§5.2 Setup"),
+    "madry_pgd_iterations": (30, "steps", "§5.2 Setup"),
+    "ig_norm_gamma": (0.1, "", "§5.2 Setup"),
+    "timing_batch_size": (32, "images", "§5.2 Setup (per-epoch time, one NVIDIA Titan V)"),
+    "images_exp2_cifar10": (500, "images", "§5.2 Setup"),
+    "fig2b_manipulate_eps": (8, "0-255 scale", "Fig. 2b caption"),
+    "fig2b_manipulate_steps": (50, "steps", "Fig. 2b caption"),
+    "fig5a_manipulate_eps": (4, "0-255 scale", "§5.3"),
+    "fig5b_images_imagenet": (200, "images", "Fig. 5 caption"),
+}
+
+#: the paper's findings, as orderings a chapter can check on its own numbers: id → (source, statement)
+SSR_CLAIMS = {
+    "smoothing_beats_saliency_ig": (
+        "§5.1, Fig. 3", "SmoothGrad and Uniform Gradient are more robust than the saliency map and Integrated "
+                        "Gradients on most metrics (naturally trained models)"),
+    "sg_small_ug_large": (
+        "§5.1, Fig. 3", "SmoothGrad does better on the smaller images (CIFAR-10), Uniform Gradient on the larger "
+                        "ones (ImageNet)"),
+    "ssr_beats_natural": (
+        "§5.2, Fig. 4", "SSR is much more robust than natural training on nearly all metrics for all attribution "
+                        "methods"),
+    "ssr_comparable_to_madry": (
+        "§5.2, Fig. 4", "SSR is comparable to, sometimes better than, Madry's adversarial training"),
+    "ig_norm_best_but_costly": (
+        "§5.2, Fig. 4", "IG-NORM is the most robust but costs the most training time and accuracy; SSR and "
+                        "Madry's training cost less"),
+    "ssr_cheaper": (
+        "§5.2; §7", "SSR is more efficient (per-epoch time) than Madry's training and IG-NORM"),
+    "transfer_hits_ig_more": (
+        "§5.3, Fig. 5b", "a perturbation found against the saliency map changes Integrated Gradients more than "
+                         "SmoothGrad or Uniform Gradient"),
+}
+
+
+def ssr_settings() -> pd.DataFrame:
+    """SSR's stated settings (:data:`SSR_SETTINGS`): one row per setting, columns value, unit, source."""
+    frame = pd.DataFrame.from_dict(SSR_SETTINGS, orient="index", columns=["value", "unit", "source"])
+    frame.index.name = "setting"
+    return frame
+
+
+def ssr_claims() -> pd.DataFrame:
+    """SSR's findings (:data:`SSR_CLAIMS`): one row per claim id, columns source, statement."""
+    frame = pd.DataFrame.from_dict(SSR_CLAIMS, orient="index", columns=["source", "statement"])
+    frame.index.name = "claim"
+    return frame

@@ -5,6 +5,10 @@ Integrated Gradients with the random-sign baseline, and GALI's attribution-aware
 >>> ev = evaluate_zoo_model("fashion_mnist", "ig_norm", protocol, scale="cpu")
 >>> ev.row()                                     # one table row: accuracies, top-k ∩, Kendall, success rate
 >>> aa_scores(ev, reference_maps(ev, teacher))   # GALI eq. 10–11 against a teacher's maps (or an object mask)
+>>> attack_zoo_model("fashion_mnist", "art", protocol, attribution="saliency")    # ART Table 4, one cell
+>>> attack_zoo_model("fashion_mnist", "art", protocol, attack="targeted")         # ART §5 targeted attack
+>>> adversarial_accuracy_zoo("fashion_mnist", "art", "spsa", {"steps": 50})      # ART §5 stronger attacks
+>>> localise_zoo_model("fmnist_scenes32", "art", "saliency")                    # ART Table 2 (WSOL), Top-1 Seg
 
 Settings (rattr protocol, "IFIA top-k"): RAR/GALI attack IG with ε = 0.1 (Fashion-MNIST) / 0.3 (MNIST),
 α = 0.01, 100 steps, k = 100; the maps and the attack use IG with ``ig_steps`` right-Riemann points on a
@@ -21,14 +25,16 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from rattrlib.attacks import (IFIA, PGD, RandomSignNoise, RobustnessReport, evaluate_attributional_robustness,
-                              pgd_accuracy)
+from rattrlib.attacks import (IFIA, PGD, SPSA, RandomSignNoise, RobustnessReport,
+                              evaluate_attributional_robustness, pgd_accuracy)
+from rattrlib.attributions import ATTRIBUTIONS, Saliency, attribution_map, get_attribution
 from rattrlib.attacks.evaluate import mean_ci
 from rattrlib.config import SCALES, check_choice, check_eps, check_int, check_positive, check_range
 from rattrlib.data import ImageDataset, load_dataset
-from rattrlib.metrics import aa_kendall, aa_topk
-from rattrlib.models import accuracy
+from rattrlib.metrics import aa_kendall, aa_topk, alignment, box_from_map, box_iou, mask_from_map, mask_iou
+from rattrlib.models import accuracy, predict
 from rattrlib.results import ResultsCache
 from rattrlib.zoo import THREATS, ZOO_DATASETS, eval_pgd, get_model, zoo_config
 
@@ -120,11 +126,20 @@ class ModelEvaluation:
                 "random top-k ∩ (%)": 100 * r["topk_mean"], "random Kendall τ": r["kendall_mean"]}
 
 
-def make_ifia(model: nn.Module, protocol: IFIAProtocol) -> IFIA:
-    """The protocol's IFIA top-k attack on IG of ``model``."""
-    return IFIA(model, "integrated_gradients", {"n_steps": protocol.ig_steps}, objective="topk", eps=protocol.eps,
-                alpha=protocol.alpha, steps=protocol.steps, k=protocol.k, beta=protocol.beta,
-                internal_batch_size=500)
+def make_ifia(model: nn.Module, protocol: IFIAProtocol, attribution: str = "integrated_gradients",
+              attribution_kwargs: Optional[dict] = None, objective: str = "topk") -> IFIA:
+    """The protocol's IFIA attack (``objective`` "topk", or "targeted" for ART §5) on ``attribution`` of
+    ``model``; IG gets the protocol's ``ig_steps`` unless ``attribution_kwargs`` say otherwise."""
+    return IFIA(model, attribution, _attribution_kwargs(attribution, attribution_kwargs, protocol),
+                objective=objective, eps=protocol.eps, alpha=protocol.alpha, steps=protocol.steps, k=protocol.k,
+                beta=protocol.beta, internal_batch_size=500)
+
+
+def _attribution_kwargs(attribution: str, kwargs: Optional[dict], protocol: IFIAProtocol) -> dict:
+    check_choice("attribution", attribution, ATTRIBUTIONS)
+    if attribution == "integrated_gradients":
+        return {"n_steps": protocol.ig_steps, **(kwargs or {})}
+    return dict(kwargs or {})
 
 
 def evaluate_model(model: nn.Module, test: ImageDataset, pgd: dict, protocol: IFIAProtocol, *, name: str = "model",
@@ -170,6 +185,168 @@ def evaluate_zoo_model(dataset: str, method: str, protocol: IFIAProtocol, *, sca
 
     key = {"model": config, "protocol": protocol, "pgd": eval_pgd(dataset), "version": EVALUATION_VERSION}
     return cache.get_or_compute("evaluation", key, compute, seed=seed, dataset=dataset)
+
+
+#: attacks of :func:`attack_zoo_model`: IFIA top-k, IFIA targeted (ART §5, shuffled targets), random sign noise
+ZOO_ATTRIBUTION_ATTACKS = ("topk", "targeted", "random_sign")
+
+
+def attack_zoo_model(dataset: str, method: str, protocol: IFIAProtocol, *, attribution: str = "integrated_gradients",
+                     attribution_kwargs: Optional[dict] = None, attack: str = "topk", scale: str = "cpu",
+                     seed: int = 0, device: str = "auto", cache: Optional[ResultsCache] = None,
+                     progress: bool = True, overrides: Optional[dict] = None) -> RobustnessReport:
+    """One attributional attack on one zoo model, cached: ``attack`` (:data:`ZOO_ATTRIBUTION_ATTACKS`) on the
+    maps of ``attribution`` (registry name; ``attribution_kwargs`` JSON-like; a method whose constructor takes a
+    ``generator`` — SmoothGrad, GradientSHAP — gets one seeded with ``seed``) over the same ``protocol.n_eval``
+    stratified test images as :func:`evaluate_zoo_model`, with its ε, α, steps, k and softplus β. ART Table 4
+    (saliency, GradSHAP) and §5 (targeted: each image's target is the clean map of another attacked image, a
+    seeded shuffle). Returns the :class:`~rattrlib.attacks.RobustnessReport` with its attack result kept."""
+    check_choice("attack", attack, ZOO_ATTRIBUTION_ATTACKS)
+    kwargs = _attribution_kwargs(attribution, attribution_kwargs, protocol)
+    config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
+    cache = cache or ResultsCache()
+
+    def compute() -> RobustnessReport:
+        model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
+                             overrides=overrides)
+        build = dict(kwargs)
+        if "generator" in ATTRIBUTIONS[attribution].__init__.__code__.co_varnames:
+            build["generator"] = torch.Generator().manual_seed(seed)
+        if attack == "random_sign":
+            runner = RandomSignNoise(model, protocol.eps, generator=torch.Generator().manual_seed(seed),
+                                     attribution=attribution, attribution_kwargs=build, k=protocol.k)
+        else:
+            runner = make_ifia(model, protocol, attribution, build, objective=attack)
+        ev_set = load_dataset(dataset, "test").subset(protocol.n_eval, seed=seed)
+        return evaluate_attributional_robustness(model, ev_set.images, ev_set.labels, None, runner, k=protocol.k,
+                                                 batch_size=50, keep_result=True, progress=progress, seed=seed,
+                                                 name=f"{attack} on {attribution}")
+
+    key = {"model": config, "protocol": protocol, "attribution": attribution, "attribution_kwargs": kwargs,
+           "attack": attack, "version": EVALUATION_VERSION}
+    return cache.get_or_compute("attribution_attack", key, compute, seed=seed, dataset=dataset)
+
+
+#: gradient-based attacks of :func:`adversarial_accuracy_zoo`
+ACCURACY_ATTACKS = {"pgd": PGD, "spsa": SPSA}
+
+
+def adversarial_accuracy_zoo(dataset: str, method: str, attack: str, attack_kwargs: Optional[dict] = None, *,
+                             n: Optional[int] = 1000, scale: str = "cpu", seed: int = 0, device: str = "auto",
+                             cache: Optional[ResultsCache] = None, progress: bool = True,
+                             overrides: Optional[dict] = None) -> float:
+    """Accuracy (fraction) of a zoo model under ``attack`` ("pgd" or "spsa", ART §5's stronger and gradient-free
+    attacks) on ``n`` stratified test images (None: all), cached. ``attack_kwargs`` go to the attack's constructor
+    on top of the dataset's evaluation threat (:func:`rattrlib.zoo.eval_pgd`: ε, and for PGD α, 40 steps and the
+    random start), e.g. ``{"steps": 500}`` or SPSA's ``{"steps": 50, "samples": 128}``."""
+    check_choice("attack", attack, ACCURACY_ATTACKS)
+    if n is not None:
+        check_int("n", n, 1)
+    threat = eval_pgd(dataset)
+    settings = dict(threat) if attack == "pgd" else {"eps": threat["eps"]}
+    settings.update(attack_kwargs or {})
+    config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
+    cache = cache or ResultsCache()
+
+    def compute() -> float:
+        model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
+                             overrides=overrides)
+        runner = ACCURACY_ATTACKS[attack](model, **settings, generator=torch.Generator().manual_seed(seed))
+        data = load_dataset(dataset, "test").subset(n, seed=seed)
+        return pgd_accuracy(model, data.images, data.labels, runner, batch_size=100, progress=progress)
+
+    ACCURACY_ATTACKS[attack](nn.Linear(1, 2), **settings)  # bad settings fail here, before any training
+    key = {"model": config, "attack": attack, "settings": settings, "n": n, "version": EVALUATION_VERSION}
+    return cache.get_or_compute("adversarial_accuracy", key, compute, seed=seed, dataset=dataset)
+
+
+def gradient_alignment(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> np.ndarray:
+    """ART Fig. 6 / Etmann et al.: ``cos(x, ∇x f_y(x))`` per image (y = the true label), as a float array (N,)."""
+    device = next(model.parameters()).device
+    saliency = Saliency(model)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        y = labels[start:start + batch_size].to(device)
+        out.append(alignment(x.flatten(1), saliency.attribute(x, y).flatten(1)).cpu())
+    return torch.cat(out).double().numpy()
+
+
+@dataclasses.dataclass
+class Localisation:
+    """Weakly supervised localisation and segmentation from attribution maps (ART §4.2 and §5) on a dataset with
+    boxes and masks: per image the label, the prediction, the processed map of the predicted class (N×H×W),
+    the estimated box and mask, and their IoUs with the ground truth."""
+
+    labels: Tensor
+    predictions: Tensor
+    maps: Tensor
+    boxes: Tensor
+    gt_boxes: Tensor
+    box_iou: Tensor
+    mask_iou: Tensor
+    settings: dict
+
+    def scores(self) -> dict:
+        """GT-known Loc, Top-1 Loc, Top-1 Acc and Top-1 Seg in % (IoU ≥ 0.5)."""
+        correct = self.predictions == self.labels
+        hit, seg = self.box_iou >= 0.5, self.mask_iou >= 0.5
+        return {"GT-known Loc (%)": 100 * hit.double().mean().item(),
+                "Top-1 Loc (%)": 100 * (hit & correct).double().mean().item(),
+                "Top-1 Acc (%)": 100 * correct.double().mean().item(),
+                "Top-1 Seg (%)": 100 * (seg & correct).double().mean().item()}
+
+
+def evaluate_localisation(model: nn.Module, data: ImageDataset, attribution: str = "saliency",
+                          attribution_kwargs: Optional[dict] = None, *, threshold: float = 0.2, smooth: int = 3,
+                          clip_percentiles: Optional[tuple] = (2, 98), batch_size: int = 100,
+                          progress: bool = True) -> Localisation:
+    """ART's WSOL pipeline (protocol "Downstream tasks") on ``data`` (it must have boxes and masks): the map
+    (:func:`~rattrlib.attributions.attribution_map`, Σ_c|·|) of ``attribution`` for the **predicted** class →
+    per-image percentile clipping → min-max → ``smooth``×``smooth`` mean filter → ``map > threshold·max`` →
+    largest connected component → its box (:func:`~rattrlib.metrics.box_from_map`); the segmentation mask is the
+    thresholded map without the component step (:func:`~rattrlib.metrics.mask_from_map`)."""
+    if data.boxes is None or data.masks is None:
+        raise ValueError(f"dataset {data.name!r} has no boxes and masks to localise against")
+    method = get_attribution(attribution, model, **(attribution_kwargs or {}))
+    device = next(model.parameters()).device
+    options = {"threshold": threshold, "smooth": smooth, "clip_percentiles": clip_percentiles}
+    predictions = predict(model, data.images)
+    maps, boxes, masks = [], [], []
+    for start in tqdm(range(0, len(data), batch_size), desc="localisation", disable=not progress, mininterval=2):
+        x = data.images[start:start + batch_size].to(device)
+        m = attribution_map(method.attribute(x, predictions[start:start + batch_size].to(device))).cpu()
+        maps.append(m)
+        boxes.append(box_from_map(m, **options))
+        masks.append(mask_from_map(m, **options))
+    maps, boxes, masks = torch.cat(maps), torch.cat(boxes), torch.cat(masks)
+    return Localisation(labels=data.labels.clone(), predictions=predictions, maps=maps, boxes=boxes,
+                        gt_boxes=data.boxes.clone(), box_iou=box_iou(boxes, data.boxes),
+                        mask_iou=mask_iou(masks, data.masks), settings={"attribution": attribution, **options})
+
+
+def localise_zoo_model(dataset: str, method: str, attribution: str = "saliency",
+                       attribution_kwargs: Optional[dict] = None, *, n: Optional[int] = None, threshold: float = 0.2,
+                       smooth: int = 3, clip_percentiles: Optional[tuple] = (2, 98), scale: str = "cpu",
+                       seed: int = 0, device: str = "auto", cache: Optional[ResultsCache] = None,
+                       progress: bool = True) -> Localisation:
+    """:func:`evaluate_localisation` of a zoo model on ``n`` stratified test images (None: all), cached."""
+    check_range("threshold", threshold, 0, 1)
+    if n is not None:
+        check_int("n", n, 1)
+    config = zoo_config(dataset, method, scale, seed=seed)
+    cache = cache or ResultsCache()
+
+    def compute() -> Localisation:
+        model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache)
+        data = load_dataset(dataset, "test").subset(n, seed=seed)
+        return evaluate_localisation(model, data, attribution, attribution_kwargs, threshold=threshold,
+                                     smooth=smooth, clip_percentiles=clip_percentiles, progress=progress)
+
+    key = {"model": config, "attribution": attribution, "attribution_kwargs": attribution_kwargs or {}, "n": n,
+           "threshold": threshold, "smooth": smooth, "clip_percentiles": clip_percentiles,
+           "version": EVALUATION_VERSION}
+    return cache.get_or_compute("localisation", key, compute, seed=seed, dataset=dataset)
 
 
 def reference_maps(evaluation: ModelEvaluation, teacher: nn.Module, protocol: IFIAProtocol) -> Tensor:
@@ -220,6 +397,7 @@ def results_table(evaluations: dict, paper: Optional[pd.DataFrame] = None, colum
     return pd.DataFrame(parts).astype(float).round(decimals)
 
 
-__all__ = ["EVALUATION_VERSION", "IFIAProtocol", "ModelEvaluation", "PROTOCOL_SCALES", "aa_scores",
-           "evaluate_model", "evaluate_zoo_model", "ifia_protocol", "make_ifia", "object_masks", "reference_maps",
-           "results_table"]
+__all__ = ["ACCURACY_ATTACKS", "EVALUATION_VERSION", "IFIAProtocol", "Localisation", "ModelEvaluation",
+           "PROTOCOL_SCALES", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_zoo", "attack_zoo_model",
+           "evaluate_localisation", "evaluate_model", "evaluate_zoo_model", "gradient_alignment", "ifia_protocol",
+           "localise_zoo_model", "make_ifia", "object_masks", "reference_maps", "results_table"]

@@ -104,3 +104,99 @@ def plot_maps_before_after(evaluations: Mapping[str, "object"], n_show: int = 3,
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def plot_distributions(values: Mapping[str, Sequence[float]], *, ylabel: str, title: str = "", size=(6, 3.2)):
+    """ART Fig. 6: one violin (with its median and quartiles) per named set of per-image values."""
+    import numpy as np
+
+    names = list(values)
+    data = [np.asarray(values[n], dtype=float) for n in names]
+    data = [d[np.isfinite(d)] for d in data]
+    fig, ax = plt.subplots(figsize=size)
+    parts = ax.violinplot(data, showmedians=True, showextrema=False, quantiles=[[0.25, 0.75]] * len(data))
+    for body in parts["bodies"]:
+        body.set_alpha(0.5)
+    ax.set_xticks(range(1, len(names) + 1), [f"{n}\n(n = {len(d)})" for n, d in zip(names, data)])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(frame, *, attributional=("top-k ∩ (%)", "Kendall τ ×100"),
+                  accuracy=("clean acc. (%)", "PGD acc. (%)"), size: float = 3.0):
+    """ART Fig. 8: one column per ablated hyperparameter (``frame["parameter"]``), its values on the x axis;
+    top row the attributional-robustness columns, bottom row the accuracy columns. ``frame`` has one row per
+    trained model with columns ``parameter``, ``value`` and the plotted metrics."""
+    params = list(dict.fromkeys(frame["parameter"]))
+    fig, axes = plt.subplots(2, len(params), figsize=(size * len(params), 2 * size * 0.8), squeeze=False)
+    for col, param in enumerate(params):
+        part = frame[frame["parameter"] == param].sort_values("value")
+        for row, metrics in enumerate((attributional, accuracy)):
+            ax = axes[row, col]
+            for metric in metrics:
+                ax.plot(part["value"], part[metric], marker="o", label=metric)
+            ax.set_xscale("log" if part["value"].max() / max(part["value"].min(), 1e-12) > 20 else "linear")
+            ax.set_xticks(part["value"], [f"{v:g}" for v in part["value"]])
+            ax.minorticks_off()
+            ax.set_xlabel(param)
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.set_ylabel("attributional robustness" if row == 0 else "accuracy (%)")
+            if col == len(params) - 1:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_localisation(images: torch.Tensor, maps: Mapping[str, torch.Tensor], gt_boxes: torch.Tensor,
+                      pred_boxes: Mapping[str, torch.Tensor], *, cmap: str = "jet", size: float = 1.6):
+    """ART Fig. 5: one column per image; the image with its ground-truth box (red), then one row per model: its
+    map over the image with the ground-truth box (red) and the box estimated from the map (green).
+    Boxes are (x0, y0, x1, y1) in pixels, x1/y1 exclusive."""
+    from matplotlib.patches import Rectangle
+
+    def draw(ax, box, colour):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=1.5))
+
+    n, names = len(images), list(maps)
+    fig, axes = plt.subplots(1 + len(names), n, figsize=(size * n, size * (1 + len(names))), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(_as_image(images[i]))
+        draw(axes[0, i], gt_boxes[i], "red")
+        for r, name in enumerate(names, start=1):
+            axes[r, i].imshow(_as_image(images[i]), alpha=0.5)
+            axes[r, i].imshow(maps[name][i].cpu().numpy(), cmap=cmap, alpha=0.6)
+            draw(axes[r, i], gt_boxes[i], "red")
+            draw(axes[r, i], pred_boxes[name][i], "lime")
+    for r, name in enumerate(["image (red: true box)", *names]):
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_rows(rows: Mapping[str, torch.Tensor], column_titles: Sequence[str] | None = None,
+                    size: float = 1.2):
+    """A grid of images, one named row per N×C×H×W tensor in [0, 1] (e.g. ART Fig. 4's generated samples per
+    model, one column per class)."""
+    names = list(rows)
+    n = max(len(t) for t in rows.values())
+    fig, axes = plt.subplots(len(names), n, figsize=(size * n, size * len(names) + 0.3), squeeze=False)
+    for r, name in enumerate(names):
+        for i in range(n):
+            ax = axes[r, i]
+            if i < len(rows[name]):
+                ax.imshow(_as_image(rows[name][i]), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and column_titles:
+                ax.set_title(column_titles[i], fontsize=7)
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig

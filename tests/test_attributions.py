@@ -505,7 +505,8 @@ def test_smooth_copy_rejects_bad_beta_and_models_without_relu_modules():
 def test_registry_builds_every_method_and_rejects_unknown_names():
     model = linear_model()
     assert set(ATTRIBUTIONS) == {"saliency", "input_x_gradient", "integrated_gradients", "smoothgrad",
-                                 "uniform_gradient", "gradient_shap"}
+                                 "uniform_gradient", "gradient_shap", "guided_backprop",
+                                 "guided_gradcam_pp"}
     for name, cls in ATTRIBUTIONS.items():
         assert isinstance(get_attribution(name, model), cls)
     ig = get_attribution("integrated_gradients", model, n_steps=7, rule="trapezoid")

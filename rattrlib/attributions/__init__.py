@@ -10,6 +10,7 @@ losses); otherwise it is detached. Methods never change the model's train/eval m
 - :class:`IntegratedGradients` (right Riemann by default, black baseline);
 - :class:`SmoothGrad` (Gaussian, absolute σ); :class:`UniformGradient` (SSR Def. 8);
 - :class:`GradientSHAP` (expected gradients);
+- :class:`GuidedBackprop`, :class:`GuidedGradCAMpp` (guided ReLU backward; ⊙ Grad-CAM++; not differentiable);
 - :func:`attribution_map`: N×C×H×W → N×H×W, ``Σ_channel |·|`` (the map metrics and attacks use);
 - :func:`smooth_copy`: ReLU → softplus(β) copy sharing the parameters;
 - :func:`get_attribution` / :data:`ATTRIBUTIONS`: by name.
@@ -17,6 +18,7 @@ losses); otherwise it is detached. Methods never change the model's train/eval m
 
 from rattrlib.attributions.gradient import InputXGradient, Saliency
 from rattrlib.attributions.gradient_shap import GradientSHAP
+from rattrlib.attributions.guided import GuidedBackprop, GuidedGradCAMpp
 from rattrlib.attributions.integrated_gradients import IG_RULES, IntegratedGradients
 from rattrlib.attributions.maps import attribution_map
 from rattrlib.attributions.registry import ATTRIBUTIONS, get_attribution
@@ -26,6 +28,8 @@ from rattrlib.attributions.smoothgrad import SmoothGrad, UniformGradient
 __all__ = [
     "ATTRIBUTIONS",
     "GradientSHAP",
+    "GuidedBackprop",
+    "GuidedGradCAMpp",
     "IG_RULES",
     "InputXGradient",
     "IntegratedGradients",

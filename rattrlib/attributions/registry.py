@@ -9,6 +9,7 @@ from torch import Tensor
 from rattrlib.attributions._core import GradientAttribution
 from rattrlib.attributions.gradient import InputXGradient, Saliency
 from rattrlib.attributions.gradient_shap import GradientSHAP
+from rattrlib.attributions.guided import GuidedBackprop, GuidedGradCAMpp
 from rattrlib.attributions.integrated_gradients import IntegratedGradients
 from rattrlib.attributions.smoothgrad import SmoothGrad, UniformGradient
 from rattrlib.config import check_choice
@@ -21,6 +22,8 @@ ATTRIBUTIONS: dict[str, type[GradientAttribution]] = {
     "smoothgrad": SmoothGrad,
     "uniform_gradient": UniformGradient,
     "gradient_shap": GradientSHAP,
+    "guided_backprop": GuidedBackprop,
+    "guided_gradcam_pp": GuidedGradCAMpp,
 }
 
 

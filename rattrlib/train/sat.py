@@ -13,7 +13,12 @@ up by ``batch.index``. Sources (``saliency_source``):
   Fashion-MNIST); not in the paper;
 - ``"maps"``: a teacher's saliency maps (the poster's CIFAR-100 table: SmoothGrad, IG, GBP maps of a teacher),
   given to the constructor as ``saliency_maps`` (N×H×W, or N×C×H×W reduced by ``Σ_c |·|``, aligned with the
-  training set passed to ``fit``), +1 where the map is above its per-image ``quantile``.
+  training set passed to ``fit``), +1 where the map is above its per-image ``quantile``. Or, so that the run
+  can be a cached :class:`~rattrlib.train.TrainConfig` (zoo ``overrides``), ``saliency_teacher`` — a JSON
+  description ``{"config": <teacher TrainConfig dict>, "seed": 0, "attribution": <registry name>,
+  "kwargs": {...}}``: in ``prepare`` the teacher is trained or loaded from the results cache and
+  :func:`teacher_saliency_maps` computes (or loads, cached under teacher config, seed, attribution, its kwargs
+  and the training images' fingerprint) its maps of the true class on the training set given to ``fit``.
 
 **Perturbation** (poster, "Saliency based Adversarial Training: Algorithm"), per component i of the C×H×W
 image (s broadcast over channels)::
@@ -52,6 +57,7 @@ torch's global CPU RNG (saved in checkpoints).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Optional
 
@@ -59,9 +65,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rattrlib.attributions import attribution_map
+from rattrlib.attributions import ATTRIBUTIONS, attribution_map, get_attribution
 from rattrlib.config import check_choice, check_eps, check_int, check_positive, check_real, check_unit_interval
 from rattrlib.data import ImageDataset
+from rattrlib.results import ResultsCache
 from rattrlib.train.adversarial import PGDAT, linf_ascent, trades_attack, trades_loss, trades_start
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 
@@ -144,6 +151,86 @@ def weak_saliency(data: ImageDataset, source: str, *, threshold: float = 0.1,
     return saliency_from_maps(saliency_maps, quantile)
 
 
+#: bump when teacher maps are computed differently, so cached maps are recomputed
+TEACHER_MAPS_VERSION = 1
+
+
+def check_saliency_teacher(spec) -> dict:
+    """Validate a ``saliency_teacher`` description (module docstring) and return it in canonical form
+    ``{"config": dict, "seed": int, "attribution": str, "kwargs": dict}``; raises ``ValueError``."""
+    from rattrlib.train import TrainConfig
+
+    if not isinstance(spec, dict):
+        raise ValueError(f"saliency_teacher must be a dict with keys config, attribution (and seed, kwargs); "
+                         f"got {type(spec).__name__}")
+    unknown = set(spec) - {"config", "seed", "attribution", "kwargs"}
+    if unknown or "config" not in spec or "attribution" not in spec:
+        raise ValueError("saliency_teacher needs keys 'config' (a TrainConfig or its dict) and 'attribution', "
+                         f"optionally 'seed' and 'kwargs'; got keys {sorted(spec)}")
+    config = spec["config"]
+    if isinstance(config, TrainConfig):
+        config = dataclasses.asdict(config)
+    if not isinstance(config, dict):
+        raise ValueError(f"saliency_teacher['config'] must be a TrainConfig or its dict, got {type(config).__name__}")
+    TrainConfig(**config)  # validates the teacher's config
+    check_choice("attribution", spec["attribution"], ATTRIBUTIONS)
+    kwargs = dict(spec.get("kwargs") or {})
+    if "generator" in kwargs:
+        raise ValueError("saliency_teacher['kwargs'] cannot hold a generator: noisy attributions are seeded "
+                         "from saliency_teacher['seed']")
+    return {"config": config, "seed": check_int("seed", spec.get("seed", 0), 0),
+            "attribution": spec["attribution"], "kwargs": kwargs}
+
+
+def teacher_saliency_maps(teacher, attribution: str, kwargs: Optional[dict], data: ImageDataset, *,
+                          seed: int = 0, device: str = "auto", cache: Optional[ResultsCache] = None,
+                          batch_size: int = 100, progress: bool = False) -> Tensor:
+    """Saliency maps ``Σ_c |A(x)_c|`` (N×H×W float32, CPU) of the **true class** of every image of ``data``,
+    by the attribution ``attribution`` (a name in :data:`rattrlib.attributions.ATTRIBUTIONS`, with ``kwargs``)
+    of a teacher — the poster's CIFAR-100 table ("Using better saliency maps for training").
+
+    ``teacher``: a :class:`~rattrlib.train.TrainConfig` (or its dict), trained or loaded with seed ``seed`` by
+    :func:`~rattrlib.train.train_cached`, in eval mode. Methods that take a ``generator`` (SmoothGrad, …) get one
+    seeded with ``seed``. Cached in ``cache`` (default ``$RATTR_HOME/results``) under the teacher config, seed,
+    attribution, kwargs, batch size and the fingerprint of ``data``'s images and labels; the caller's RNG
+    states are left as they were. ``batch_size``: images per attribution call.
+    """
+    from rattrlib.sweeps import data_fingerprint
+    from rattrlib.train import TrainConfig, train_cached
+
+    spec = check_saliency_teacher({"config": teacher, "seed": seed, "attribution": attribution,
+                                   "kwargs": kwargs or {}})
+    batch_size = check_int("batch_size", batch_size, 1)
+    cache = cache or ResultsCache()
+    config = TrainConfig(**spec["config"])
+    key = {"kind": "teacher_saliency_maps", "version": TEACHER_MAPS_VERSION, "teacher": config,
+           "attribution": attribution, "kwargs": spec["kwargs"], "batch_size": batch_size,
+           "data": data_fingerprint(data.images, data.labels)}
+
+    def compute() -> Tensor:
+        states = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+        try:
+            model, _ = train_cached(config, seed=seed, device=device, cache=cache, progress=progress)
+            model.eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+            target = next(model.parameters()).device
+            extra = dict(spec["kwargs"])
+            if "generator" in ATTRIBUTIONS[attribution].__init__.__code__.co_varnames:
+                extra["generator"] = torch.Generator().manual_seed(seed)
+            method = get_attribution(attribution, model, **extra)
+            maps = [attribution_map(method.attribute(data.images[i:i + batch_size].to(target),
+                                                     data.labels[i:i + batch_size].to(target))).float().cpu()
+                    for i in range(0, len(data), batch_size)]
+            return torch.cat(maps)
+        finally:
+            torch.set_rng_state(states[0])
+            if states[1] is not None:
+                torch.cuda.set_rng_state_all(states[1])
+
+    return cache.get_or_compute("teacher_saliency_maps", key, compute, seed=seed, dataset=config.dataset)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the SAT perturbation and its schedule
 # ----------------------------------------------------------------------------------------------------------
@@ -192,6 +279,9 @@ class SAT(TrainingMethod):
         saliency_maps: N×H×W (or N×C×H×W) tensor for ``"maps"``, one per training image (not JSON: use
             :func:`rattrlib.train.train` directly, not a cached ``TrainConfig``); its SHA-256 enters
             :meth:`hyperparameters`.
+        saliency_teacher: for ``"maps"`` instead of ``saliency_maps``: ``{"config": <teacher TrainConfig or
+            dict>, "seed": 0, "attribution": <name>, "kwargs": {...}}`` (JSON, so a cached ``TrainConfig`` /
+            zoo override can carry it); the maps come from :func:`teacher_saliency_maps` in :meth:`prepare`.
         quantile: per-image quantile ∈ (0, 1) a teacher map must exceed to count as +1 (default 0.5).
         schedule: ``"compressed" | "epochs" | "constant"`` (default ``"compressed"``).
         decay: a ∈ (0, 1] of ``α_t = a^{…}`` (0.6); decay_epochs: > 0 (10); horizon_epochs: > 0 (100, the
@@ -206,17 +296,20 @@ class SAT(TrainingMethod):
     def __init__(self, eps: float = 0.3, saliency_source: str = "threshold", threshold: float = 0.1,
                  saliency_maps: Optional[Tensor] = None, quantile: float = 0.5, schedule: str = "compressed",
                  decay: float = 0.6, decay_epochs: float = 10.0, horizon_epochs: float = 100.0,
-                 alpha_t: Optional[float] = None):
+                 alpha_t: Optional[float] = None, saliency_teacher: Optional[dict] = None):
         self.eps = check_eps(eps)
         self.saliency_source = check_choice("saliency_source", saliency_source, SALIENCY_SOURCES)
         self.threshold = check_unit_interval("threshold", threshold)
-        if (saliency_maps is not None) != (saliency_source == "maps"):
-            raise ValueError("give saliency_maps exactly when saliency_source='maps' "
-                             f"(got saliency_source={saliency_source!r}, saliency_maps "
-                             f"{'given' if saliency_maps is not None else 'None'})")
+        given = (saliency_maps is not None) + (saliency_teacher is not None)
+        if (given == 1) != (saliency_source == "maps") or given == 2:
+            raise ValueError("give exactly one of saliency_maps / saliency_teacher exactly when "
+                             f"saliency_source='maps' (got saliency_source={saliency_source!r}, saliency_maps "
+                             f"{'given' if saliency_maps is not None else 'None'}, saliency_teacher "
+                             f"{'given' if saliency_teacher is not None else 'None'})")
         if saliency_maps is not None and not isinstance(saliency_maps, Tensor):
             raise ValueError(f"saliency_maps must be a tensor, got {type(saliency_maps).__name__}")
         self.saliency_maps = saliency_maps
+        self.saliency_teacher = None if saliency_teacher is None else check_saliency_teacher(saliency_teacher)
         self.quantile = check_real("quantile", quantile)
         if not 0.0 < self.quantile < 1.0:
             raise ValueError(f"quantile={quantile!r} is outside (0, 1)")
@@ -243,16 +336,26 @@ class SAT(TrainingMethod):
                "decay": self.decay, "decay_epochs": self.decay_epochs, "horizon_epochs": self.horizon_epochs}
         if self.saliency_source == "threshold":
             out["threshold"] = self.threshold
-        if self.saliency_source == "maps":
+        if self.saliency_source == "maps" and self.saliency_teacher is not None:
+            out.update(quantile=self.quantile, saliency_teacher=self.saliency_teacher)
+        elif self.saliency_source == "maps":
             blob = self.saliency_maps.detach().cpu().contiguous().float().numpy().tobytes()
             out.update(quantile=self.quantile, saliency_maps_sha256=hashlib.sha256(blob).hexdigest())
         if self.schedule == "constant":
             out["alpha_t"] = self.alpha_t
         return out
 
+    #: where a ``saliency_teacher`` and its maps are trained / computed or loaded (set by ``train_cached``)
+    results_cache: Optional[ResultsCache] = None
+
     def prepare(self, model: nn.Module, data: ImageDataset) -> None:
+        maps = self.saliency_maps
+        if self.saliency_teacher is not None:
+            t = self.saliency_teacher
+            maps = teacher_saliency_maps(t["config"], t["attribution"], t["kwargs"], data, seed=t["seed"],
+                                         device=str(next(model.parameters()).device), cache=self.results_cache)
         self._saliency = weak_saliency(data, self.saliency_source, threshold=self.threshold,
-                                       saliency_maps=self.saliency_maps, quantile=self.quantile)
+                                       saliency_maps=maps, quantile=self.quantile)
         self._n_train = len(data)
         self._epoch, self._seen = -1, 0
 

@@ -45,3 +45,24 @@ def test_ssr_settings_and_claims():
     claims = ssr_claims()
     assert {"smoothing_beats_saliency_ig", "ssr_beats_natural", "ssr_cheaper", "transfer_hits_ig_more"} <= set(claims.index)
     assert claims["source"].str.contains("§5").all()
+
+
+@pytest.mark.parametrize("dataset", ["tiny_imagenet", "flower17"])
+def test_sat_robustness_rows(dataset):
+    from rattrlib.published import SAT_ROBUSTNESS_COLUMNS, sat_robustness
+
+    table = sat_robustness(dataset)
+    assert list(table.columns) == list(SAT_ROBUSTNESS_COLUMNS) and len(table) == 9
+    assert table.values.min() >= 0 and table.values.max() <= 100
+    # accuracy falls (or stays) as ε grows, in every row as printed
+    assert (table.diff(axis=1).iloc[:, 1:] <= 0).all().all()
+
+
+def test_sat_saliency_rows():
+    from rattrlib.published import sat_saliency
+
+    table = sat_saliency()
+    assert list(table.columns) == ["eps_1", "eps_2", "eps_3", "eps_4"] and len(table) == 10
+    assert table.loc["Adv. — S.Grad"].tolist() == [40.01, 21.2, 10.96, 4.85]
+    with pytest.raises(ValueError, match="cifar100"):
+        sat_saliency("cifar10")

@@ -260,6 +260,35 @@ def adversarial_accuracy_zoo(dataset: str, method: str, attack: str, attack_kwar
     return cache.get_or_compute("adversarial_accuracy", key, compute, seed=seed, dataset=dataset)
 
 
+def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Optional[dict] = None, *,
+                                n: Optional[int] = 1000, seed: int = 0, device: str = "auto",
+                                cache: Optional[ResultsCache] = None, progress: bool = True) -> float:
+    """:func:`adversarial_accuracy_zoo` for any :class:`~rattrlib.train.TrainConfig` (e.g. a zoo config with
+    another training subset): accuracy (fraction) of the model ``train_cached(config)`` under ``attack`` on
+    ``n`` stratified test images of ``config.dataset`` (None: all), cached under the same key as
+    :func:`adversarial_accuracy_zoo`, so the two share results for the same config."""
+    from rattrlib.train import TrainConfig, train_cached
+
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_choice("attack", attack, ACCURACY_ATTACKS)
+    if n is not None:
+        check_int("n", n, 1)
+    threat = eval_pgd(config.dataset)
+    settings = dict(threat) if attack == "pgd" else {"eps": threat["eps"]}
+    settings.update(attack_kwargs or {})
+    cache = cache or ResultsCache()
+
+    def compute() -> float:
+        model, _ = train_cached(config, seed=seed, device=device, cache=cache, progress=progress)
+        runner = ACCURACY_ATTACKS[attack](model, **settings, generator=torch.Generator().manual_seed(seed))
+        data = load_dataset(config.dataset, "test").subset(n, seed=seed)
+        return pgd_accuracy(model, data.images, data.labels, runner, batch_size=100, progress=progress)
+
+    ACCURACY_ATTACKS[attack](nn.Linear(1, 2), **settings)  # bad settings fail here, before any training
+    key = {"model": config, "attack": attack, "settings": settings, "n": n, "version": EVALUATION_VERSION}
+    return cache.get_or_compute("adversarial_accuracy", key, compute, seed=seed, dataset=config.dataset)
+
 def gradient_alignment(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> np.ndarray:
     """ART Fig. 6 / Etmann et al.: ``cos(x, ∇x f_y(x))`` per image (y = the true label), as a float array (N,)."""
     device = next(model.parameters()).device
@@ -398,6 +427,6 @@ def results_table(evaluations: dict, paper: Optional[pd.DataFrame] = None, colum
 
 
 __all__ = ["ACCURACY_ATTACKS", "EVALUATION_VERSION", "IFIAProtocol", "Localisation", "ModelEvaluation",
-           "PROTOCOL_SCALES", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_zoo", "attack_zoo_model",
+           "PROTOCOL_SCALES", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config", "adversarial_accuracy_zoo", "attack_zoo_model",
            "evaluate_localisation", "evaluate_model", "evaluate_zoo_model", "gradient_alignment", "ifia_protocol",
            "localise_zoo_model", "make_ifia", "object_masks", "reference_maps", "results_table"]

@@ -87,3 +87,23 @@ def test_teacher_maps_leave_the_callers_rng_alone(tiny_zoo):
     torch.manual_seed(5)
     assert torch.equal(after, torch.rand(3))
     assert isinstance(TrainConfig(**dataclasses.asdict(teacher_cfg)), TrainConfig)
+
+
+def test_adversarial_accuracy_config_shares_the_zoo_cache_and_takes_a_subset_config(tiny_zoo):
+    from rattrlib.attacks import PGD, pgd_accuracy
+    from rattrlib.evaluation import adversarial_accuracy_config, adversarial_accuracy_zoo
+
+    pgd = {"eps": 0.2, "alpha": 0.1, "steps": 2}
+    zoo = adversarial_accuracy_zoo("tiny", "natural", "pgd", pgd, n=None, scale="smoke", progress=False)
+    same = adversarial_accuracy_config(zoo_config("tiny", "natural", "smoke"), "pgd", pgd, n=None, progress=False)
+    assert same == zoo
+    # a config the zoo cannot name (another training subset): oracle = pgd_accuracy on the trained model
+    config = dataclasses.replace(zoo_config("tiny", "natural", "smoke"), n_train=24)
+    acc = adversarial_accuracy_config(config, "pgd", pgd, n=None, progress=False)
+    model, _ = train_cached(config, seed=0, progress=False)
+    test = load_dataset("tiny", "test")
+    expected = pgd_accuracy(model, test.images, test.labels, PGD(model, **pgd, generator=torch.Generator().manual_seed(0)),
+                            batch_size=100)
+    assert acc == expected
+    with pytest.raises(ValueError, match="TrainConfig"):
+        adversarial_accuracy_config({"dataset": "tiny"})

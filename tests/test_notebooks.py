@@ -73,3 +73,18 @@ def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, c
         training = [c for c in executed["cells"] if "evaluate_zoo_model(" in "".join(c["source"])
                     and "import" not in "".join(c["source"])]
         assert training and all(c.get("execution_count") is None for c in training)
+
+
+def test_art_chapter_rejects_bad_parameters_before_training(tmp_path):
+    for bad, message in (({"dataset": "nope"}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
+                         ({"betas": [10.0, -1.0]}, "betas"), ({"loc_dataset": "mnist"}, "loc_dataset='mnist'")):
+        out = tmp_path / "04_art.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError) as err:
+            papermill.execute_notebook(str(ROOT / "notebooks" / "04_art.ipynb"), str(out),
+                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
+                                       cwd=str(ROOT / "notebooks"))
+        assert message in str(err.value)
+        executed = json.loads(out.read_text())
+        training = [c for c in executed["cells"] if "evaluate_zoo_model(" in "".join(c["source"])
+                    and "import" not in "".join(c["source"])]
+        assert training and all(c.get("execution_count") is None for c in training)

@@ -117,7 +117,12 @@ ZOO_DATASETS: dict[str, ZooDataset] = {
     "fashion_mnist": ZooDataset(
         "fmnist", "mnist_large", "mnist_cnn", "mnist_cnn",
         {**_RAR_MNIST, "epochs_teacher_aligned": _steps_epochs(100_000, 32, 60_000)}, "threshold", (1.0, 0.1),
-        10.0, source="RAR configs (Fashion-MNIST); GALI appendix 10.2 (100k steps, batch 32, Adam 1e-4)"),
+        # SSR s = 0.3, measured (cpu preset, β_s = 0.3, 1 epoch on 10k from the natural model, whose mean λ_max
+        # is ≈ 3.9 against CE ≈ 0.22): s = 10 collapsed to 44.8 % clean accuracy (CE 7.4); s = 1: 87.4 %, penalty
+        # 0.95 ≈ 2× CE; s = 0.3: 89.6 %, penalty 0.27 ≈ CE 0.28, lowest λ_max; s = 0.1: 91.4 %, penalty 0.09
+        # (2k test images; the SSR chapter re-measures this table)
+        0.3, source="RAR configs (Fashion-MNIST); GALI appendix 10.2 (100k steps, batch 32, Adam 1e-4); "
+                    "SSR s chosen so β_s·s·λ_max ≈ CE (SSR chapter)"),
     "cifar10": ZooDataset(
         "rgb", "rgb32", "resnet20", "wrn28_10", {"epochs": 100, "batch_size": 128, "lr": 0.01, "optimiser": "sgd"},
         None, (1.0, 1.0), 1e6, m_inner=5, paper_steps=10,

@@ -88,3 +88,20 @@ def test_art_chapter_rejects_bad_parameters_before_training(tmp_path):
         training = [c for c in executed["cells"] if "evaluate_zoo_model(" in "".join(c["source"])
                     and "import" not in "".join(c["source"])]
         assert training and all(c.get("execution_count") is None for c in training)
+
+
+def test_ssr_chapter_rejects_bad_parameters_before_any_model(tmp_path):
+    for bad, message in (({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"),
+                         ({"exp2_dataset": "nope"}, "dataset='nope' is not valid"),
+                         ({"eps_list": [2 / 255, 2.0]}, "eps"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
+                         ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list"),
+                         ({"beta_s_grid": [-1.0]}, "beta_s")):
+        out = tmp_path / "05_ssr.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError) as err:
+            papermill.execute_notebook(str(ROOT / "notebooks" / "05_ssr.ipynb"), str(out),
+                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
+                                       cwd=str(ROOT / "notebooks"))
+        assert message in str(err.value)
+        executed = json.loads(out.read_text())
+        models = [c for c in executed["cells"] if "get_model(" in "".join(c["source"])]
+        assert models and all(c.get("execution_count") is None for c in models)

@@ -246,7 +246,7 @@ def _tensor_hash(t: Tensor, h=None) -> str:
     h = hashlib.sha256() if own else h
     t = t.detach().cpu().contiguous()
     h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # reshape: 0-d tensors too
     return h.hexdigest() if own else ""
 
 

@@ -107,3 +107,15 @@ def test_adversarial_accuracy_config_shares_the_zoo_cache_and_takes_a_subset_con
     assert acc == expected
     with pytest.raises(ValueError, match="TrainConfig"):
         adversarial_accuracy_config({"dataset": "tiny"})
+
+
+def test_model_fingerprint_hashes_zero_dim_buffers():
+    """training_cost(start=<ResNet>) fingerprints the start model: BatchNorm's 0-d num_batches_tracked must hash."""
+    from torch import nn
+
+    from rattrlib.sweeps import model_fingerprint
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    before = model_fingerprint(model)
+    model[1].num_batches_tracked += 1
+    assert model_fingerprint(model) != before and len(before) == 20

@@ -99,6 +99,9 @@ def test_guided_gradcam_pp_is_gbp_times_the_cam_and_finds_the_layer():
         torch.testing.assert_close(got, gbp * cam[:, None])
     chunked = GuidedGradCAMpp(net, internal_batch_size=2).attribute(x, target)
     torch.testing.assert_close(chunked, gbp * cam[:, None])
+    for p in net.parameters():   # a frozen teacher (no parameter requires grad) gives the same maps
+        p.requires_grad_(False)
+    torch.testing.assert_close(GuidedGradCAMpp(net).attribute(x, target), gbp * cam[:, None])
     assert isinstance(get_attribution("guided_gradcam_pp", net), GuidedGradCAMpp)
 
 

@@ -96,7 +96,7 @@ def grad_cam_pp(model: nn.Module, x: Tensor, target: Tensor, layer: nn.Module, e
     handle = layer.register_forward_hook(keep)
     try:
         with torch.enable_grad():
-            logits = model(x.detach())
+            logits = model(x.detach().requires_grad_(True))  # a graph even when the parameters are frozen
             act = store.get("a")
             if act is None or act.ndim != 4:
                 raise ValueError("the target layer must produce an N×K×h×w output")

@@ -105,3 +105,22 @@ def test_ssr_chapter_rejects_bad_parameters_before_any_model(tmp_path):
         executed = json.loads(out.read_text())
         models = [c for c in executed["cells"] if "get_model(" in "".join(c["source"])]
         assert models and all(c.get("execution_count") is None for c in models)
+
+
+def test_sat_chapter_rejects_bad_parameters_before_training(tmp_path):
+    for bad, message in (({"dataset": "nope"}, "dataset='nope' is not valid"),
+                         ({"eps_table": [1, 2, 40]}, "eps (in /255)=40"),
+                         ({"sources": ["box", "outline"]}, "source='outline' is not valid"),
+                         ({"attributions": ["saliency"]}, "attribution='saliency' is not valid"),
+                         ({"combine": "both"}, "combine='both' is not valid")):
+        out = tmp_path / "06_sat.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError) as err:
+            papermill.execute_notebook(str(ROOT / "notebooks" / "06_sat.ipynb"), str(out),
+                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
+                                       cwd=str(ROOT / "notebooks"))
+        assert message in str(err.value)
+        executed = json.loads(out.read_text())
+        training = [c for c in executed["cells"] if ("train_cached(" in "".join(c["source"])
+                                                     or "zoo_config(" in "".join(c["source"]))
+                    and "import" not in "".join(c["source"])]
+        assert training and all(c.get("execution_count") is None for c in training)

@@ -95,7 +95,7 @@ def test_ssr_chapter_rejects_bad_parameters_before_any_model(tmp_path):
                          ({"exp2_dataset": "nope"}, "dataset='nope' is not valid"),
                          ({"eps_list": [2 / 255, 2.0]}, "eps"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
                          ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list"),
-                         ({"beta_s_grid": [-1.0]}, "beta_s")):
+                         ({"scale_s_grid": [-1.0]}, "scale_s")):
         out = tmp_path / "05_ssr.ipynb"
         with pytest.raises(papermill.PapermillExecutionError) as err:
             papermill.execute_notebook(str(ROOT / "notebooks" / "05_ssr.ipynb"), str(out),

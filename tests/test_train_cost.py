@@ -26,6 +26,9 @@ def test_epoch_is_the_mean_step_times_the_batches_of_an_epoch_and_start_is_untou
     assert row["seconds_per_batch"] == pytest.approx(sum(row["batch_seconds"]) / 3)
     assert row["seconds_per_epoch"] == pytest.approx(row["seconds_per_batch"] * math.ceil(100 / 8))
     assert row["images_per_second"] == pytest.approx(8 / row["seconds_per_batch"])
+    assert row["cpu_seconds_per_batch"] == pytest.approx(sum(row["batch_cpu_seconds"]) / 3)
+    assert row["cpu_seconds_per_epoch"] == pytest.approx(row["cpu_seconds_per_batch"] * math.ceil(100 / 8))
+    assert row["cpu_seconds_per_batch"] > 0
     assert all(torch.equal(before[k], v) for k, v in start.state_dict().items())
     # default epoch: the whole data given
     assert training_cost(config(), batches=1, warmup=0, data=data)["epoch_images"] == 48
@@ -63,3 +66,12 @@ def test_bad_arguments_raise(kwargs, message):
 def test_config_must_be_a_train_config():
     with pytest.raises(ValueError, match="TrainConfig"):
         training_cost({"method": "natural"}, data=tiny_dataset("train", 48))
+
+
+def test_threads_apply_during_the_measurement_only():
+    before = torch.get_num_threads()
+    row = training_cost(config(), batches=1, data=tiny_dataset("train", 48), threads=1)
+    assert row["machine"]["threads"] == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        training_cost(config(), batches=1, data=tiny_dataset("train", 48), threads=0)

@@ -37,7 +37,7 @@ from rattrlib.train.base import Batch, Progress
 from rattrlib.train.loop import make_optimiser
 
 #: bump when the measurement changes, so cached costs are re-measured
-COST_VERSION = 1
+COST_VERSION = 2
 
 
 def machine_description(device: torch.device) -> dict:
@@ -67,7 +67,7 @@ def _measure(config, data: ImageDataset, start: Optional[nn.Module], batches: in
     method.prepare(model, data)
     optimiser = make_optimiser(config.optimiser, model, config.lr)
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
-    times = []
+    times, cpu_times = [], []
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     model.train()
     for b in range(warmup + batches):
@@ -75,7 +75,7 @@ def _measure(config, data: ImageDataset, start: Optional[nn.Module], batches: in
         batch = Batch(data.images[index].to(device), data.labels[index].to(device), index)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.process_time()
         loss, _ = method.loss(model, batch, Progress(0, 1, b, warmup + batches))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -83,9 +83,11 @@ def _measure(config, data: ImageDataset, start: Optional[nn.Module], batches: in
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - tick)
+        cpu_times.append(time.process_time() - cpu_tick)
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
-    timed = times[warmup:]
+    timed, cpu_timed = times[warmup:], cpu_times[warmup:]
     return {"seconds_per_batch": sum(timed) / len(timed), "batch_seconds": timed,
+            "cpu_seconds_per_batch": sum(cpu_timed) / len(cpu_timed), "batch_cpu_seconds": cpu_timed,
             "load_average_start": load_start, "load_average_end": load_end,
             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -93,7 +95,7 @@ def _measure(config, data: ImageDataset, start: Optional[nn.Module], batches: in
 def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None, warmup: int = 1,
                   epoch_images: Optional[int] = None, start: Optional[nn.Module] = None,
                   data: Optional[ImageDataset] = None, seed: int = 0, device: str = "auto",
-                  cache: Optional[ResultsCache] = None) -> dict:
+                  threads: Optional[int] = None, cache: Optional[ResultsCache] = None) -> dict:
     """Time ``batches`` training steps of ``config``'s method (a :class:`~rattrlib.train.TrainConfig`) after
     ``warmup`` untimed ones, and scale to one epoch.
 
@@ -109,14 +111,19 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
             random order of it, so it must hold ``(warmup + batches) · batch_size`` images.
         seed: seeds the initialisation, the batch order and the methods' random draws.
         device: "auto", "cpu" or "cuda".
+        threads: torch intra-op threads during the measurement (restored afterwards); None keeps the current
+            setting. On a CPU shared with other jobs, ``threads=1`` keeps the CPU seconds a measure of the work
+            (several threads spin while they wait for a busy core, and their wall time swings with the load).
         cache: a :class:`~rattrlib.results.ResultsCache` to store the measurement under (config, start
             weights' fingerprint, batches, batch size, warm-up, seed, and this machine's description:
             host, CPU, threads, torch) — a re-run on the same machine reuses it; None measures every call.
 
-    Returns a dict: ``method``, ``batch_size``, ``batches``, ``seconds_per_batch`` (mean of the timed steps),
-    ``batch_seconds`` (each step), ``images_per_second``, ``epoch_images``, ``seconds_per_epoch``
-    (= seconds_per_batch · ⌈epoch_images / batch_size⌉), the 1-minute load average before and after (a
-    contended CPU inflates every number), ``measured`` (UTC time) and ``machine``.
+    Returns a dict: ``method``, ``batch_size``, ``batches``, ``seconds_per_batch`` (mean wall time of the timed
+    steps), ``batch_seconds`` (each step), ``cpu_seconds_per_batch`` / ``batch_cpu_seconds`` (the process's CPU
+    time, ``time.process_time``: on a CPU shared with other jobs the wall time includes waiting for a core, the
+    CPU time much less so), ``images_per_second``, ``epoch_images``, ``seconds_per_epoch`` and
+    ``cpu_seconds_per_epoch`` (= per batch · ⌈epoch_images / batch_size⌉), the 1-minute load average before
+    and after (a contended CPU inflates the wall times), ``measured`` (UTC time) and ``machine``.
     """
     from rattrlib.train import TrainConfig
 
@@ -125,6 +132,8 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
     batches = check_int("batches", batches, 1)
     warmup = check_int("warmup", warmup, 0)
     batch_size = check_int("batch_size", config.batch_size if batch_size is None else batch_size, 1)
+    if threads is not None:
+        threads = check_int("threads", threads, 1)
     target = resolve_device(device)
     if data is None:
         data = load_dataset(config.dataset, "train")
@@ -133,10 +142,21 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
         raise ValueError(f"{warmup} warm-up + {batches} timed batches of {batch_size} need {need} images; "
                          f"data has {len(data)}")
     epoch_images = check_int("epoch_images", len(data) if epoch_images is None else epoch_images, 1)
-    machine = machine_description(target)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        machine = machine_description(target)
+    finally:
+        torch.set_num_threads(previous_threads)
 
     def compute() -> dict:
-        return _measure(config, data, start, batches, batch_size, warmup, seed, target)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        try:
+            return _measure(config, data, start, batches, batch_size, warmup, seed, target)
+        finally:
+            torch.set_num_threads(previous_threads)
 
     if cache is None:
         measured = compute()
@@ -148,10 +168,11 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
                "start": None if start is None else model_fingerprint(start),
                "data": data_fingerprint(data.images, data.labels)}
         measured = cache.get_or_compute("training_cost", key, compute, seed=seed, dataset=config.dataset)
-    per_batch = measured["seconds_per_batch"]
+    per_batch, n_batches = measured["seconds_per_batch"], math.ceil(epoch_images / batch_size)
     return {"method": config.method, "batch_size": batch_size, "batches": batches, **measured,
             "images_per_second": batch_size / per_batch, "epoch_images": epoch_images,
-            "seconds_per_epoch": per_batch * math.ceil(epoch_images / batch_size), "machine": machine}
+            "seconds_per_epoch": per_batch * n_batches,
+            "cpu_seconds_per_epoch": measured["cpu_seconds_per_batch"] * n_batches, "machine": machine}
 
 
 __all__ = ["COST_VERSION", "machine_description", "training_cost"]

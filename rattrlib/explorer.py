@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from rattrlib.attacks import IFIA
 from rattrlib.config import check_eps, check_int, check_range
 from rattrlib.metrics import kendall_tau, topk_intersection
-from rattrlib.plots import _as_image
+from rattrlib.plots import _as_image, hide_ticks
 
 
 class IFIAExplorer:
@@ -132,9 +132,7 @@ class IFIAExplorer:
         axes[2].set_title(f"{self.attribution} map (clean)", fontsize=8)
         axes[3].imshow(r["adv_map"].numpy(), cmap="inferno")
         axes[3].set_title(f"attacked: top-k ∩ {r['top-k ∩ (%)']:.0f} %, τ {r['Kendall τ']:.2f}", fontsize=8)
-        for ax in axes:
-            ax.set_xticks([])
-            ax.set_yticks([])
+        hide_ticks(axes)
         fig.tight_layout()
         return fig
 

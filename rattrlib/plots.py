@@ -14,6 +14,13 @@ def _as_image(x: torch.Tensor):
     return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).clamp(0, 1).numpy()
 
 
+def hide_ticks(axes) -> None:
+    """Remove the ticks of every axis in ``axes`` (an array or sequence of matplotlib axes): image panels."""
+    for ax in getattr(axes, "flat", axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
 def plot_attribution_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor],
                           titles: Sequence[str] | None = None, cmap: str = "inferno", size: float = 1.7):
     """One column per image: the image on top, then one row per named map (N×H×W, each normalised per image).
@@ -31,9 +38,7 @@ def plot_attribution_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor]
             axes[j, i].imshow(m[i].detach().cpu().numpy(), cmap=cmap)
     for j, name in enumerate(["image", *maps], start=0):
         axes[j, 0].set_ylabel(name, fontsize=9)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    hide_ticks(axes)
     fig.tight_layout()
     return fig
 
@@ -65,9 +70,7 @@ def plot_attack_examples(images: torch.Tensor, results: Mapping[str, "object"], 
             axes[2 * r + 1, col].set_title(verdict, fontsize=7)
     for r, (label, _) in enumerate(rows):
         axes[r, 0].set_ylabel(label, fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    hide_ticks(axes)
     fig.tight_layout()
     return fig
 
@@ -99,9 +102,7 @@ def plot_maps_before_after(evaluations: Mapping[str, "object"], n_show: int = 3,
             if r == 0:
                 axes[r, 1 + 2 * j].set_title(f"{name}: clean", fontsize=7)
     axes[0, 0].set_title("image", fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    hide_ticks(axes)
     fig.tight_layout()
     return fig
 
@@ -174,9 +175,7 @@ def plot_localisation(images: torch.Tensor, maps: Mapping[str, torch.Tensor], gt
             draw(axes[r, i], pred_boxes[name][i], "lime")
     for r, name in enumerate(["image (red: true box)", *names]):
         axes[r, 0].set_ylabel(name, fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    hide_ticks(axes)
     fig.tight_layout()
     return fig
 
@@ -193,10 +192,9 @@ def plot_image_rows(rows: Mapping[str, torch.Tensor], column_titles: Sequence[st
             ax = axes[r, i]
             if i < len(rows[name]):
                 ax.imshow(_as_image(rows[name][i]), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
             if r == 0 and column_titles:
                 ax.set_title(column_titles[i], fontsize=7)
         axes[r, 0].set_ylabel(name, fontsize=8)
+    hide_ticks(axes)
     fig.tight_layout()
     return fig

@@ -19,6 +19,7 @@ softplus(β) copy. Only correctly classified images are attacked. PGD accuracy u
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Optional
 
 import numpy as np
@@ -210,7 +211,7 @@ def attack_zoo_model(dataset: str, method: str, protocol: IFIAProtocol, *, attri
         model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
                              overrides=overrides)
         build = dict(kwargs)
-        if "generator" in ATTRIBUTIONS[attribution].__init__.__code__.co_varnames:
+        if "generator" in inspect.signature(ATTRIBUTIONS[attribution]).parameters:
             build["generator"] = torch.Generator().manual_seed(seed)
         if attack == "random_sign":
             runner = RandomSignNoise(model, protocol.eps, generator=torch.Generator().manual_seed(seed),
@@ -239,25 +240,15 @@ def adversarial_accuracy_zoo(dataset: str, method: str, attack: str, attack_kwar
     attacks) on ``n`` stratified test images (None: all), cached. ``attack_kwargs`` go to the attack's constructor
     on top of the dataset's evaluation threat (:func:`rattrlib.zoo.eval_pgd`: ε, and for PGD α, 40 steps and the
     random start), e.g. ``{"steps": 500}`` or SPSA's ``{"steps": 50, "samples": 128}``."""
-    check_choice("attack", attack, ACCURACY_ATTACKS)
-    if n is not None:
-        check_int("n", n, 1)
-    threat = eval_pgd(dataset)
-    settings = dict(threat) if attack == "pgd" else {"eps": threat["eps"]}
-    settings.update(attack_kwargs or {})
     config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
     cache = cache or ResultsCache()
 
-    def compute() -> float:
-        model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
-                             overrides=overrides)
-        runner = ACCURACY_ATTACKS[attack](model, **settings, generator=torch.Generator().manual_seed(seed))
-        data = load_dataset(dataset, "test").subset(n, seed=seed)
-        return pgd_accuracy(model, data.images, data.labels, runner, batch_size=100, progress=progress)
+    def load_model() -> nn.Module:
+        return get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
+                         overrides=overrides)[0]
 
-    ACCURACY_ATTACKS[attack](nn.Linear(1, 2), **settings)  # bad settings fail here, before any training
-    key = {"model": config, "attack": attack, "settings": settings, "n": n, "version": EVALUATION_VERSION}
-    return cache.get_or_compute("adversarial_accuracy", key, compute, seed=seed, dataset=dataset)
+    return _cached_adversarial_accuracy(config, load_model, attack, attack_kwargs, n=n, seed=seed, cache=cache,
+                                        progress=progress)
 
 
 def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Optional[dict] = None, *,
@@ -271,23 +262,37 @@ def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Opti
 
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    cache = cache or ResultsCache()
+
+    def load_model() -> nn.Module:
+        return train_cached(config, seed=seed, device=device, cache=cache, progress=progress)[0]
+
+    return _cached_adversarial_accuracy(config, load_model, attack, attack_kwargs, n=n, seed=seed, cache=cache,
+                                        progress=progress)
+
+
+def _cached_adversarial_accuracy(config, load_model, attack: str, attack_kwargs: Optional[dict], *,
+                                 n: Optional[int], seed: int, cache: ResultsCache, progress: bool) -> float:
+    """The cached accuracy of the model of ``config`` (built by ``load_model()`` only on a cache miss) under
+    ``attack`` with the dataset's evaluation threat updated by ``attack_kwargs``, on ``n`` stratified test images.
+    Bad settings fail before any model is trained or loaded."""
     check_choice("attack", attack, ACCURACY_ATTACKS)
     if n is not None:
         check_int("n", n, 1)
     threat = eval_pgd(config.dataset)
     settings = dict(threat) if attack == "pgd" else {"eps": threat["eps"]}
     settings.update(attack_kwargs or {})
-    cache = cache or ResultsCache()
+    ACCURACY_ATTACKS[attack](nn.Linear(1, 2), **settings)  # bad settings fail here, before any training
 
     def compute() -> float:
-        model, _ = train_cached(config, seed=seed, device=device, cache=cache, progress=progress)
+        model = load_model()
         runner = ACCURACY_ATTACKS[attack](model, **settings, generator=torch.Generator().manual_seed(seed))
         data = load_dataset(config.dataset, "test").subset(n, seed=seed)
         return pgd_accuracy(model, data.images, data.labels, runner, batch_size=100, progress=progress)
 
-    ACCURACY_ATTACKS[attack](nn.Linear(1, 2), **settings)  # bad settings fail here, before any training
     key = {"model": config, "attack": attack, "settings": settings, "n": n, "version": EVALUATION_VERSION}
     return cache.get_or_compute("adversarial_accuracy", key, compute, seed=seed, dataset=config.dataset)
+
 
 def gradient_alignment(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> np.ndarray:
     """ART Fig. 6 / Etmann et al.: ``cos(x, ∇x f_y(x))`` per image (y = the true label), as a float array (N,)."""

@@ -59,10 +59,10 @@ def test_build_stamp_changes_with_notebook_and_parameters(tmp_path):
     assert build.source_digest(notebook, {"scale": "cpu"}) != base
 
 
-@pytest.mark.parametrize("chapter", ["02_rar", "03_gali"])
-def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, chapter):
-    for bad, message in (({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"),
-                         ({"eps": 2.0}, "eps"), ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list")):
+def assert_rejected_before(tmp_path, chapter, cases, markers):
+    """Each (bad parameters, message) of ``cases`` makes ``chapter`` at smoke scale raise with ``message``, and no
+    cell whose source holds one of ``markers`` (import cells aside) has run: bad input fails before compute."""
+    for bad, message in cases:
         out = tmp_path / f"{chapter}.ipynb"
         with pytest.raises(papermill.PapermillExecutionError) as err:
             papermill.execute_notebook(str(ROOT / "notebooks" / f"{chapter}.ipynb"), str(out),
@@ -70,57 +70,39 @@ def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, c
                                        cwd=str(ROOT / "notebooks"))
         assert message in str(err.value)
         executed = json.loads(out.read_text())
-        training = [c for c in executed["cells"] if "evaluate_zoo_model(" in "".join(c["source"])
-                    and "import" not in "".join(c["source"])]
-        assert training and all(c.get("execution_count") is None for c in training)
+        sources = ["".join(c["source"]) for c in executed["cells"]]
+        guarded = [c for c, src in zip(executed["cells"], sources)
+                   if any(m in src for m in markers) and "import" not in src]
+        assert guarded and all(c.get("execution_count") is None for c in guarded)
+
+
+@pytest.mark.parametrize("chapter", ["02_rar", "03_gali"])
+def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, chapter):
+    assert_rejected_before(tmp_path, chapter, [
+        ({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
+        ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list")], ["evaluate_zoo_model("])
 
 
 def test_art_chapter_rejects_bad_parameters_before_training(tmp_path):
-    for bad, message in (({"dataset": "nope"}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
-                         ({"betas": [10.0, -1.0]}, "betas"), ({"loc_dataset": "mnist"}, "loc_dataset='mnist'")):
-        out = tmp_path / "04_art.ipynb"
-        with pytest.raises(papermill.PapermillExecutionError) as err:
-            papermill.execute_notebook(str(ROOT / "notebooks" / "04_art.ipynb"), str(out),
-                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
-                                       cwd=str(ROOT / "notebooks"))
-        assert message in str(err.value)
-        executed = json.loads(out.read_text())
-        training = [c for c in executed["cells"] if "evaluate_zoo_model(" in "".join(c["source"])
-                    and "import" not in "".join(c["source"])]
-        assert training and all(c.get("execution_count") is None for c in training)
+    assert_rejected_before(tmp_path, "04_art", [
+        ({"dataset": "nope"}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
+        ({"betas": [10.0, -1.0]}, "betas"), ({"loc_dataset": "mnist"}, "loc_dataset='mnist'")],
+        ["evaluate_zoo_model("])
 
 
 def test_ssr_chapter_rejects_bad_parameters_before_any_model(tmp_path):
-    for bad, message in (({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"),
-                         ({"exp2_dataset": "nope"}, "dataset='nope' is not valid"),
-                         ({"eps_list": [2 / 255, 2.0]}, "eps"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
-                         ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list"),
-                         ({"scale_s_grid": [-1.0]}, "scale_s")):
-        out = tmp_path / "05_ssr.ipynb"
-        with pytest.raises(papermill.PapermillExecutionError) as err:
-            papermill.execute_notebook(str(ROOT / "notebooks" / "05_ssr.ipynb"), str(out),
-                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
-                                       cwd=str(ROOT / "notebooks"))
-        assert message in str(err.value)
-        executed = json.loads(out.read_text())
-        models = [c for c in executed["cells"] if "get_model(" in "".join(c["source"])]
-        assert models and all(c.get("execution_count") is None for c in models)
+    assert_rejected_before(tmp_path, "05_ssr", [
+        ({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"),
+        ({"exp2_dataset": "nope"}, "dataset='nope' is not valid"),
+        ({"eps_list": [2 / 255, 2.0]}, "eps"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
+        ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list"),
+        ({"scale_s_grid": [-1.0]}, "scale_s")], ["get_model("])
 
 
 def test_sat_chapter_rejects_bad_parameters_before_training(tmp_path):
-    for bad, message in (({"dataset": "nope"}, "dataset='nope' is not valid"),
-                         ({"eps_table": [1, 2, 40]}, "eps (in /255)=40"),
-                         ({"sources": ["box", "outline"]}, "source='outline' is not valid"),
-                         ({"attributions": ["saliency"]}, "attribution='saliency' is not valid"),
-                         ({"combine": "both"}, "combine='both' is not valid")):
-        out = tmp_path / "06_sat.ipynb"
-        with pytest.raises(papermill.PapermillExecutionError) as err:
-            papermill.execute_notebook(str(ROOT / "notebooks" / "06_sat.ipynb"), str(out),
-                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
-                                       cwd=str(ROOT / "notebooks"))
-        assert message in str(err.value)
-        executed = json.loads(out.read_text())
-        training = [c for c in executed["cells"] if ("train_cached(" in "".join(c["source"])
-                                                     or "zoo_config(" in "".join(c["source"]))
-                    and "import" not in "".join(c["source"])]
-        assert training and all(c.get("execution_count") is None for c in training)
+    assert_rejected_before(tmp_path, "06_sat", [
+        ({"dataset": "nope"}, "dataset='nope' is not valid"),
+        ({"eps_table": [1, 2, 40]}, "eps (in /255)=40"),
+        ({"sources": ["box", "outline"]}, "source='outline' is not valid"),
+        ({"attributions": ["saliency"]}, "attribution='saliency' is not valid"),
+        ({"combine": "both"}, "combine='both' is not valid")], ["train_cached(", "zoo_config("])

@@ -105,4 +105,6 @@ def test_sat_chapter_rejects_bad_parameters_before_training(tmp_path):
         ({"eps_table": [1, 2, 40]}, "eps (in /255)=40"),
         ({"sources": ["box", "outline"]}, "source='outline' is not valid"),
         ({"attributions": ["saliency"]}, "attribution='saliency' is not valid"),
-        ({"combine": "both"}, "combine='both' is not valid")], ["train_cached(", "zoo_config("])
+        ({"combine": "both"}, "combine='both' is not valid"),
+        ({"train_steps": 3}, "give train_steps and train_alpha together"),
+        ({"train_steps": 3, "train_alpha": 20}, "train_alpha (in /255)=20")], ["train_cached(", "zoo_config("])

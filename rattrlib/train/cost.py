@@ -19,6 +19,7 @@ one's, e.g. by denormals), else the architecture's seeded initialisation; ``star
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -52,6 +53,18 @@ def machine_description(device: torch.device) -> dict:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     return {"host": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu,
             "torch": str(torch.__version__), "threads": torch.get_num_threads(), "device": device.type}
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: Optional[int]):
+    """torch intra-op threads set to ``threads`` inside the block (None: unchanged), restored on exit."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _measure(config, data: ImageDataset, start: Optional[nn.Module], batches: int, batch_size: int, warmup: int,
@@ -142,21 +155,12 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
         raise ValueError(f"{warmup} warm-up + {batches} timed batches of {batch_size} need {need} images; "
                          f"data has {len(data)}")
     epoch_images = check_int("epoch_images", len(data) if epoch_images is None else epoch_images, 1)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         machine = machine_description(target)
-    finally:
-        torch.set_num_threads(previous_threads)
 
     def compute() -> dict:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
+        with _torch_threads(threads):
             return _measure(config, data, start, batches, batch_size, warmup, seed, target)
-        finally:
-            torch.set_num_threads(previous_threads)
 
     if cache is None:
         measured = compute()

@@ -56,6 +56,18 @@ def test_cached_measurement_is_reused_and_keyed_by_the_start_weights(tmp_path):
     assert other["batch_seconds"] != first["batch_seconds"]
 
 
+def test_cached_measurement_is_shared_across_host_names_but_not_thread_counts(tmp_path, monkeypatch):
+    data = tiny_dataset("train", 48)
+    cache = ResultsCache(tmp_path)
+    first = training_cost(config(), batches=2, data=data, cache=cache, threads=1)
+    monkeypatch.setattr("platform.node", lambda: "another-container")
+    renamed = training_cost(config(), batches=2, data=data, cache=cache, threads=1)
+    assert renamed["measured"] == first["measured"] and renamed["batch_seconds"] == first["batch_seconds"]
+    assert renamed["machine"]["host"] == first["machine"]["host"] != "another-container"  # where it was measured
+    two = training_cost(config(), batches=2, data=data, cache=cache, threads=2)
+    assert two["batch_seconds"] != first["batch_seconds"]
+
+
 @pytest.mark.parametrize("kwargs, message", [({"batches": 0}, "batches"), ({"warmup": -1}, "warmup"),
                                               ({"batch_size": 40, "batches": 2}, "need 120 images")])
 def test_bad_arguments_raise(kwargs, message):

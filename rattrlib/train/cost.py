@@ -42,7 +42,10 @@ COST_VERSION = 2
 
 
 def machine_description(device: torch.device) -> dict:
-    """What the timing depends on: host, CPU / GPU model, torch version and threads (part of the cache key)."""
+    """Where the timing ran: host name, CPU / GPU model, core count, torch version and threads.
+
+    Everything but the host name is part of the cache key: a measurement is reused on any machine of the same
+    kind (a container's host name changes between sessions; its hardware does not)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -128,15 +131,17 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
             setting. On a CPU shared with other jobs, ``threads=1`` keeps the CPU seconds a measure of the work
             (several threads spin while they wait for a busy core, and their wall time swings with the load).
         cache: a :class:`~rattrlib.results.ResultsCache` to store the measurement under (config, start
-            weights' fingerprint, batches, batch size, warm-up, seed, and this machine's description:
-            host, CPU, threads, torch) — a re-run on the same machine reuses it; None measures every call.
+            weights' fingerprint, batches, batch size, warm-up, seed, and this machine's hardware: CPU model and
+            count, GPU, threads, torch) — a re-run on a machine of the same kind reuses it; None measures every
+            call.
 
     Returns a dict: ``method``, ``batch_size``, ``batches``, ``seconds_per_batch`` (mean wall time of the timed
     steps), ``batch_seconds`` (each step), ``cpu_seconds_per_batch`` / ``batch_cpu_seconds`` (the process's CPU
     time, ``time.process_time``: on a CPU shared with other jobs the wall time includes waiting for a core, the
     CPU time much less so), ``images_per_second``, ``epoch_images``, ``seconds_per_epoch`` and
     ``cpu_seconds_per_epoch`` (= per batch · ⌈epoch_images / batch_size⌉), the 1-minute load average before
-    and after (a contended CPU inflates the wall times), ``measured`` (UTC time) and ``machine``.
+    and after (a contended CPU inflates the wall times), ``measured`` (UTC time) and ``machine`` (the description
+    of the machine that measured it, host name included).
     """
     from rattrlib.train import TrainConfig
 
@@ -160,7 +165,7 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
 
     def compute() -> dict:
         with _torch_threads(threads):
-            return _measure(config, data, start, batches, batch_size, warmup, seed, target)
+            return {**_measure(config, data, start, batches, batch_size, warmup, seed, target), "machine": machine}
 
     if cache is None:
         measured = compute()
@@ -168,7 +173,8 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
         from rattrlib.sweeps import data_fingerprint, model_fingerprint
 
         key = {"kind": "training_cost", "version": COST_VERSION, "config": config, "batches": batches,
-               "batch_size": batch_size, "warmup": warmup, "machine": machine,
+               "batch_size": batch_size, "warmup": warmup,
+               "machine": {k: v for k, v in machine.items() if k != "host"},
                "start": None if start is None else model_fingerprint(start),
                "data": data_fingerprint(data.images, data.labels)}
         measured = cache.get_or_compute("training_cost", key, compute, seed=seed, dataset=config.dataset)
@@ -176,7 +182,7 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
     return {"method": config.method, "batch_size": batch_size, "batches": batches, **measured,
             "images_per_second": batch_size / per_batch, "epoch_images": epoch_images,
             "seconds_per_epoch": per_batch * n_batches,
-            "cpu_seconds_per_epoch": measured["cpu_seconds_per_batch"] * n_batches, "machine": machine}
+            "cpu_seconds_per_epoch": measured["cpu_seconds_per_batch"] * n_batches}
 
 
 __all__ = ["COST_VERSION", "machine_description", "training_cost"]

@@ -33,6 +33,7 @@ from rattrlib.attacks import (IFIA, PGD, SPSA, RandomSignNoise, RobustnessReport
 from rattrlib.attributions import ATTRIBUTIONS, Saliency, attribution_map, get_attribution
 from rattrlib.attacks.evaluate import mean_ci
 from rattrlib.config import SCALES, check_choice, check_eps, check_int, check_positive, check_range
+from rattrlib.corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.metrics import aa_kendall, aa_topk, alignment, box_from_map, box_iou, mask_from_map, mask_iou
 from rattrlib.models import accuracy, predict
@@ -271,6 +272,28 @@ def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Opti
                                         progress=progress)
 
 
+def corruption_accuracy_zoo(dataset: str, method: str, *, n: Optional[int] = 1000, scale: str = "cpu",
+                            seed: int = 0, device: str = "auto", cache: Optional[ResultsCache] = None,
+                            progress: bool = True, overrides: Optional[dict] = None) -> pd.DataFrame:
+    """ART Table 3 for a zoo model, cached: :func:`rattrlib.corruptions.corruption_accuracy` (every corruption
+    and severity, noise seeded with ``seed``) on ``n`` stratified test images (None: all). Returns its DataFrame:
+    one row per corruption, one column per severity and ``mean`` (fractions)."""
+    if n is not None:
+        check_int("n", n, 1)
+    config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
+    cache = cache or ResultsCache()
+
+    def compute() -> pd.DataFrame:
+        model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
+                             overrides=overrides)
+        data = load_dataset(dataset, "test").subset(n, seed=seed)
+        return corruption_accuracy(model, data.images, data.labels, generator=torch.Generator().manual_seed(seed))
+
+    key = {"model": config, "n": n, "corruptions": list(CORRUPTIONS), "severities": list(SEVERITIES),
+           "version": EVALUATION_VERSION}
+    return cache.get_or_compute("corruption_accuracy", key, compute, seed=seed, dataset=dataset)
+
+
 def _cached_adversarial_accuracy(config, load_model, attack: str, attack_kwargs: Optional[dict], *,
                                  n: Optional[int], seed: int, cache: ResultsCache, progress: bool) -> float:
     """The cached accuracy of the model of ``config`` (built by ``load_model()`` only on a cache miss) under
@@ -432,6 +455,7 @@ def results_table(evaluations: dict, paper: Optional[pd.DataFrame] = None, colum
 
 
 __all__ = ["ACCURACY_ATTACKS", "EVALUATION_VERSION", "IFIAProtocol", "Localisation", "ModelEvaluation",
-           "PROTOCOL_SCALES", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config", "adversarial_accuracy_zoo", "attack_zoo_model",
-           "evaluate_localisation", "evaluate_model", "evaluate_zoo_model", "gradient_alignment", "ifia_protocol",
-           "localise_zoo_model", "make_ifia", "object_masks", "reference_maps", "results_table"]
+           "PROTOCOL_SCALES", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config",
+           "adversarial_accuracy_zoo", "attack_zoo_model", "corruption_accuracy_zoo", "evaluate_localisation",
+           "evaluate_model", "evaluate_zoo_model", "gradient_alignment", "ifia_protocol", "localise_zoo_model",
+           "make_ifia", "object_masks", "reference_maps", "results_table"]

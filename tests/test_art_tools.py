@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from rattrlib.data import ImageDataset, load_dataset
-from rattrlib.evaluation import (adversarial_accuracy_zoo, attack_zoo_model, evaluate_localisation,
-                                 gradient_alignment, ifia_protocol)
+from rattrlib.corruptions import corruption_accuracy
+from rattrlib.evaluation import (adversarial_accuracy_zoo, attack_zoo_model, corruption_accuracy_zoo,
+                                 evaluate_localisation, gradient_alignment, ifia_protocol)
 from rattrlib.explorer import IFIAExplorer
 from rattrlib.models import accuracy
 from rattrlib.plots import plot_ablation, plot_distributions, plot_image_rows, plot_localisation
@@ -71,6 +72,21 @@ def test_adversarial_accuracy_never_exceeds_clean_and_more_steps_never_help(tiny
         adversarial_accuracy_zoo("tiny", "natural", "cw", scale="smoke")
     with pytest.raises(ValueError, match="eps"):
         adversarial_accuracy_zoo("tiny", "natural", "pgd", {"eps": 3.0}, scale="smoke")
+
+
+def test_corruption_accuracy_zoo_is_table_3_on_the_seeded_subset_and_is_cached(tiny_zoo):
+    frame = corruption_accuracy_zoo("tiny", "natural", n=16, scale="smoke", device="cpu", progress=False)
+    model, _ = get_model("tiny", "natural", "smoke", device="cpu", progress=False)
+    subset = load_dataset("tiny", "test").subset(16, seed=0)
+    direct = corruption_accuracy(model, subset.images, subset.labels, generator=torch.Generator().manual_seed(0))
+    pd.testing.assert_frame_equal(frame, direct)
+    assert len(list((tiny_zoo / "results" / "corruption_accuracy").glob("*.pt"))) == 1
+    again = corruption_accuracy_zoo("tiny", "natural", n=16, scale="smoke", device="cpu", progress=False)
+    pd.testing.assert_frame_equal(again, frame)
+    corruption_accuracy_zoo("tiny", "natural", n=8, scale="smoke", device="cpu", progress=False)
+    assert len(list((tiny_zoo / "results" / "corruption_accuracy").glob("*.pt"))) == 2   # n is in the key
+    with pytest.raises(ValueError, match="n=0 must be >= 1"):
+        corruption_accuracy_zoo("tiny", "natural", n=0, scale="smoke")
 
 
 class _Linear(nn.Module):

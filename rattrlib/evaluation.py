@@ -29,19 +29,21 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from rattrlib.attacks import (IFIA, PGD, SPSA, RandomSignNoise, RobustnessReport,
-                              evaluate_attributional_robustness, pgd_accuracy)
+                              adversarial_correct, evaluate_attributional_robustness)
 from rattrlib.attributions import ATTRIBUTIONS, Saliency, attribution_map, get_attribution
+from rattrlib.attacks._common import eval_mode
 from rattrlib.attacks.evaluate import mean_ci
 from rattrlib.config import SCALES, check_choice, check_eps, check_int, check_positive, check_range
 from rattrlib.corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.metrics import aa_kendall, aa_topk, alignment, box_from_map, box_iou, mask_from_map, mask_iou
-from rattrlib.models import accuracy, predict
+from rattrlib.models import predict
+from rattrlib.claims import RANDOM, Measurements
 from rattrlib.results import ResultsCache
 from rattrlib.zoo import THREATS, ZOO_DATASETS, eval_pgd, get_model, zoo_config
 
 #: bump when the evaluation's behaviour changes, so cached evaluations are recomputed
-EVALUATION_VERSION = 1
+EVALUATION_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,18 +101,43 @@ def ifia_protocol(dataset: str, scale: str = "cpu", **overrides) -> IFIAProtocol
     return IFIAProtocol(**settings)
 
 
+#: the per-image columns of a :class:`~rattrlib.attacks.RobustnessReport` → their metric names
+SCORE_METRICS = {"topk": "topk_intersection", "kendall": "kendall_tau", "spearman": "spearman_rho",
+                 "com_dislocation": "center_of_mass_dislocation", "cosine_distance": "cosine_distance"}
+
+
+def report_measurements(report: RobustnessReport, measurements: Measurements, row: str, under: str, seed: int,
+                        dataset: str = "", metrics=("topk_intersection", "kendall_tau")) -> Measurements:
+    """Add the attacked images' per-image ``metrics`` of ``report`` to ``measurements`` as ``row`` under
+    ``under`` (image ids: positions in the evaluated subset; NaN for images not attacked)."""
+    columns = {metric: score for score, metric in SCORE_METRICS.items()}
+    for metric in metrics:
+        measurements.add(row, under, metric, seed, report.per_image[columns[metric]].to_numpy(dtype=float),
+                         dataset=dataset, images=report.per_image.index)
+    return measurements
+
+
 @dataclasses.dataclass
 class ModelEvaluation:
-    """One model under :class:`IFIAProtocol`: accuracies (fractions), the IFIA and random-sign reports (with
-    their :class:`~rattrlib.attacks.AttackResult`), and the evaluated test images."""
+    """One model under :class:`IFIAProtocol`: per-image correctness on clean and PGD images (bool arrays over the
+    protocol's ``n_clean`` and ``n_pgd`` stratified subsets), the IFIA and random-sign reports (with their
+    :class:`~rattrlib.attacks.AttackResult`), and the evaluated test images."""
 
     name: str
-    clean_accuracy: float
-    pgd_accuracy: float
+    clean_correct: np.ndarray
+    pgd_correct: np.ndarray
     ifia: RobustnessReport
     random: RobustnessReport
     images: Tensor
     labels: Tensor
+
+    @property
+    def clean_accuracy(self) -> float:
+        return float(np.mean(self.clean_correct))
+
+    @property
+    def pgd_accuracy(self) -> float:
+        return float(np.mean(self.pgd_correct))
 
     @property
     def attacked(self) -> np.ndarray:
@@ -126,6 +153,15 @@ class ModelEvaluation:
                 "top-k ∩ (%)": 100 * s["topk_mean"], "Kendall τ": s["kendall_mean"],
                 "success (%)": 100 * s["success_rate"], "attacked": int(s["n_attacked"]),
                 "random top-k ∩ (%)": 100 * r["topk_mean"], "random Kendall τ": r["kendall_mean"]}
+
+    def measure(self, measurements: Measurements, row: str, seed: int, dataset: str = "",
+                metrics=("topk_intersection", "kendall_tau")) -> Measurements:
+        """Add this evaluation's per-image values to ``measurements`` as ``row``: ``accuracy`` under ``clean``
+        and ``pgd``, and ``metrics`` under ``ifia_topk`` and ``random`` (the random-sign baseline)."""
+        measurements.add(row, "clean", "accuracy", seed, self.clean_correct, dataset=dataset)
+        measurements.add(row, "pgd", "accuracy", seed, self.pgd_correct, dataset=dataset)
+        report_measurements(self.ifia, measurements, row, "ifia_topk", seed, dataset, metrics)
+        return report_measurements(self.random, measurements, row, RANDOM, seed, dataset, metrics)
 
 
 def make_ifia(model: nn.Module, protocol: IFIAProtocol, attribution: str = "integrated_gradients",
@@ -151,10 +187,11 @@ def evaluate_model(model: nn.Module, test: ImageDataset, pgd: dict, protocol: IF
     random sign on a stratified ``protocol.n_eval``; every subset drawn with ``seed``."""
     device = next(model.parameters()).device
     clean_set = test.subset(protocol.n_clean, seed=seed)
-    clean = accuracy(model, clean_set.images.to(device), clean_set.labels.to(device))
+    with eval_mode(model):
+        clean = (predict(model, clean_set.images) == clean_set.labels).numpy()
     pgd_set = test.subset(protocol.n_pgd, seed=seed)
-    robust = pgd_accuracy(model, pgd_set.images, pgd_set.labels,
-                          PGD(model, **pgd, generator=torch.Generator().manual_seed(seed)))
+    robust = adversarial_correct(model, pgd_set.images, pgd_set.labels,
+                                 PGD(model, **pgd, generator=torch.Generator().manual_seed(seed))).numpy()
     ev_set = test.subset(protocol.n_eval, seed=seed)
     reports = {}
     for label, attack in {
@@ -236,11 +273,12 @@ ACCURACY_ATTACKS = {"pgd": PGD, "spsa": SPSA}
 def adversarial_accuracy_zoo(dataset: str, method: str, attack: str, attack_kwargs: Optional[dict] = None, *,
                              n: Optional[int] = 1000, scale: str = "cpu", seed: int = 0, device: str = "auto",
                              cache: Optional[ResultsCache] = None, progress: bool = True,
-                             overrides: Optional[dict] = None) -> float:
+                             overrides: Optional[dict] = None, per_image: bool = False):
     """Accuracy (fraction) of a zoo model under ``attack`` ("pgd" or "spsa", ART §5's stronger and gradient-free
     attacks) on ``n`` stratified test images (None: all), cached. ``attack_kwargs`` go to the attack's constructor
     on top of the dataset's evaluation threat (:func:`rattrlib.zoo.eval_pgd`: ε, and for PGD α, 40 steps and the
-    random start), e.g. ``{"steps": 500}`` or SPSA's ``{"steps": 50, "samples": 128}``."""
+    random start), e.g. ``{"steps": 500}`` or SPSA's ``{"steps": 50, "samples": 128}``. With ``per_image``: the
+    bool array (n,) of images still classified correctly (the claims engine's input) instead of its mean."""
     config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
     cache = cache or ResultsCache()
 
@@ -248,8 +286,9 @@ def adversarial_accuracy_zoo(dataset: str, method: str, attack: str, attack_kwar
         return get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
                          overrides=overrides)[0]
 
-    return _cached_adversarial_accuracy(config, load_model, attack, attack_kwargs, n=n, seed=seed, cache=cache,
-                                        progress=progress)
+    correct = _cached_adversarial_correct(config, load_model, attack, attack_kwargs, n=n, seed=seed, cache=cache,
+                                          progress=progress)
+    return correct if per_image else float(np.mean(correct))
 
 
 def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Optional[dict] = None, *,
@@ -268,8 +307,8 @@ def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Opti
     def load_model() -> nn.Module:
         return train_cached(config, seed=seed, device=device, cache=cache, progress=progress)[0]
 
-    return _cached_adversarial_accuracy(config, load_model, attack, attack_kwargs, n=n, seed=seed, cache=cache,
-                                        progress=progress)
+    return float(np.mean(_cached_adversarial_correct(config, load_model, attack, attack_kwargs, n=n, seed=seed,
+                                                     cache=cache, progress=progress)))
 
 
 def corruption_accuracy_zoo(dataset: str, method: str, *, n: Optional[int] = 1000, scale: str = "cpu",
@@ -294,9 +333,9 @@ def corruption_accuracy_zoo(dataset: str, method: str, *, n: Optional[int] = 100
     return cache.get_or_compute("corruption_accuracy", key, compute, seed=seed, dataset=dataset)
 
 
-def _cached_adversarial_accuracy(config, load_model, attack: str, attack_kwargs: Optional[dict], *,
-                                 n: Optional[int], seed: int, cache: ResultsCache, progress: bool) -> float:
-    """The cached accuracy of the model of ``config`` (built by ``load_model()`` only on a cache miss) under
+def _cached_adversarial_correct(config, load_model, attack: str, attack_kwargs: Optional[dict], *,
+                                n: Optional[int], seed: int, cache: ResultsCache, progress: bool) -> np.ndarray:
+    """The cached per-image correctness (bool array) of the model of ``config`` (built by ``load_model()`` only on a cache miss) under
     ``attack`` with the dataset's evaluation threat updated by ``attack_kwargs``, on ``n`` stratified test images.
     Bad settings fail before any model is trained or loaded."""
     check_choice("attack", attack, ACCURACY_ATTACKS)
@@ -307,11 +346,12 @@ def _cached_adversarial_accuracy(config, load_model, attack: str, attack_kwargs:
     settings.update(attack_kwargs or {})
     ACCURACY_ATTACKS[attack](nn.Linear(1, 2), **settings)  # bad settings fail here, before any training
 
-    def compute() -> float:
+    def compute() -> np.ndarray:
         model = load_model()
         runner = ACCURACY_ATTACKS[attack](model, **settings, generator=torch.Generator().manual_seed(seed))
         data = load_dataset(config.dataset, "test").subset(n, seed=seed)
-        return pgd_accuracy(model, data.images, data.labels, runner, batch_size=100, progress=progress)
+        return adversarial_correct(model, data.images, data.labels, runner, batch_size=100,
+                                   progress=progress).numpy()
 
     key = {"model": config, "attack": attack, "settings": settings, "n": n, "version": EVALUATION_VERSION}
     return cache.get_or_compute("adversarial_accuracy", key, compute, seed=seed, dataset=config.dataset)
@@ -455,7 +495,7 @@ def results_table(evaluations: dict, paper: Optional[pd.DataFrame] = None, colum
 
 
 __all__ = ["ACCURACY_ATTACKS", "EVALUATION_VERSION", "IFIAProtocol", "Localisation", "ModelEvaluation",
-           "PROTOCOL_SCALES", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config",
+           "PROTOCOL_SCALES", "SCORE_METRICS", "report_measurements", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config",
            "adversarial_accuracy_zoo", "attack_zoo_model", "corruption_accuracy_zoo", "evaluate_localisation",
            "evaluate_model", "evaluate_zoo_model", "gradient_alignment", "ifia_protocol", "localise_zoo_model",
            "make_ifia", "object_masks", "reference_maps", "results_table"]

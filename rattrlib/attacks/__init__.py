@@ -17,7 +17,7 @@ from rattrlib.attacks._common import NORMS, SCORES, AttackResult, AttributionAtt
 from rattrlib.attacks.evaluate import RobustnessReport, evaluate_attributional_robustness, mean_ci
 from rattrlib.attacks.ifia import IFIA, IFIA_OBJECTIVES
 from rattrlib.attacks.manipulate import Manipulate
-from rattrlib.attacks.pgd import PGD, pgd_accuracy
+from rattrlib.attacks.pgd import PGD, adversarial_correct, pgd_accuracy
 from rattrlib.attacks.random_noise import RandomSignNoise
 from rattrlib.attacks.registry import ATTACKS, get_attack
 from rattrlib.attacks.spsa import SPSA
@@ -40,5 +40,6 @@ __all__ = [
     "map_scores",
     "mean_ci",
     "pgd_accuracy",
+    "adversarial_correct",
     "project",
 ]

@@ -74,12 +74,12 @@ class PGD:
     __call__ = perturb
 
 
-def pgd_accuracy(model: nn.Module, images: Tensor, labels, attack: "PGD | SPSA", batch_size: int = 256,
-                 progress: bool = False) -> float:
-    """Robust accuracy: the fraction of ``images`` (N×C×H×W in [0, 1]) whose adversarial example (a
-    :class:`PGD` or a gradient-free :class:`~rattrlib.attacks.SPSA`) is still classified as ``labels`` (N,).
-    Batches of ``batch_size`` move to the model's device. A misclassified clean image counts as an error
-    (Madry et al.'s adversarial accuracy)."""
+def adversarial_correct(model: nn.Module, images: Tensor, labels, attack: "PGD | SPSA", batch_size: int = 256,
+                        progress: bool = False) -> Tensor:
+    """Per image (N,) bool: is the adversarial example of ``images`` (N×C×H×W in [0, 1]) under ``attack`` (a
+    :class:`PGD` or a gradient-free :class:`~rattrlib.attacks.SPSA`) still classified as ``labels`` (N,)? A
+    misclassified clean image counts as an error (Madry et al.'s adversarial accuracy is the mean). Batches of
+    ``batch_size`` move to the model's device; the result is on the CPU."""
     check_model(model)
     images = check_images(images, "images")
     labels = check_labels(labels, images.shape[0], images.device)
@@ -87,12 +87,19 @@ def pgd_accuracy(model: nn.Module, images: Tensor, labels, attack: "PGD | SPSA",
     if not isinstance(attack, (PGD, SPSA)):
         raise ValueError(f"attack must be a PGD or an SPSA, got {type(attack).__name__}")
     device = next(model.parameters()).device
-    correct = 0
+    correct = []
     starts = range(0, images.shape[0], batch_size)
     for start in tqdm(starts, desc=type(attack).__name__, disable=not progress, mininterval=2):
         xb = images[start:start + batch_size].to(device)
         yb = labels[start:start + batch_size].to(device)
         x_adv = attack.perturb(xb, yb)
         with torch.no_grad(), eval_mode(model):
-            correct += int((model(x_adv).argmax(1) == yb).sum())
-    return correct / images.shape[0]
+            correct.append((model(x_adv).argmax(1) == yb).cpu())
+    return torch.cat(correct)
+
+
+def pgd_accuracy(model: nn.Module, images: Tensor, labels, attack: "PGD | SPSA", batch_size: int = 256,
+                 progress: bool = False) -> float:
+    """Robust accuracy: the mean of :func:`adversarial_correct` (the fraction of ``images`` whose adversarial
+    example is still classified as ``labels``)."""
+    return float(adversarial_correct(model, images, labels, attack, batch_size, progress).double().mean())

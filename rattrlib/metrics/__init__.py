@@ -8,6 +8,7 @@ registered by name in :data:`METRICS` (Quantus-style declared direction and sour
 ==================================  =========  ================================================
 metric                              better     source
 ==================================  =========  ================================================
+accuracy (per-image 0/1; mean)     higher     Madry et al. 2018, §2
 topk_intersection (fraction; ×100)  higher     Ghorbani et al. 2019, §3
 kendall_tau (τ-b, = scipy)          higher     Ghorbani et al. 2019, §3
 spearman_rho (= scipy)              higher     Ghorbani et al. 2019, §3
@@ -22,6 +23,7 @@ gt_known_loc / top1_loc / top1_seg  higher     ART §4.2 / §5 (bool hits; mean 
 """
 
 from rattrlib.metrics._common import METRICS, metric
+from rattrlib.metrics.accuracy import accuracy
 from rattrlib.metrics.alignment import alignment
 from rattrlib.metrics.auc import log_auc
 from rattrlib.metrics.aware import aa_kendall, aa_spearman, aa_topk
@@ -41,6 +43,7 @@ from rattrlib.metrics.rank import average_rank, kendall_tau, spearman_rho, topk_
 __all__ = [
     "METRICS",
     "metric",
+    "accuracy",
     "topk_intersection",
     "topk_mask",
     "kendall_tau",

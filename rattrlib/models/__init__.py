@@ -53,8 +53,9 @@ def build_model(name: str, shape: tuple[int, int, int], num_classes: int) -> nn.
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Predicted labels (N,) of ``images`` (N×C×H×W in [0, 1]), computed in batches on the model's device."""
     device = next(model.parameters()).device
-    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    with torch.no_grad():
+        return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
+                          for i in range(0, len(images), batch_size)])
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:

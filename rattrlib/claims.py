@@ -1,0 +1,449 @@
+"""The claims engine: a paper's claim as data, judged on a confidence interval over seeds and images.
+
+A :class:`Claim` names two *sides* — a row (a model) measured under a condition — a metric from the one metric
+vocabulary (:data:`rattrlib.metrics.METRICS`; its direction is read from ``higher_is_better``), a relation and a
+margin fixed from the paper's wording before any run. :func:`judge` takes the per-image, per-seed
+:class:`Measurements` and returns a :class:`Verdict`:
+
+* the difference ``d = sign · (mean_A − mean_B)`` (sign = +1 when higher is better), so ``d > 0`` means side A
+  is better;
+* its 95 % interval from a seeded two-stage (hierarchical) bootstrap: resample seeds, then images within each
+  drawn seed; both sides use the same image draws (paired where the images are shared — rows evaluated with the
+  same seed see the same test subset), and an image missing on one side (not attacked there) is skipped there;
+* the verdict: **holds** (interval entirely on the claim's side of the margin), **does not hold** (entirely on
+  the other side) or **inconclusive**.
+
+Relations (``m`` = margin ≥ 0, in the metric's own units — fractions for top-k ∩ and accuracy):
+
+==============  ===================  =====================  =========================
+relation        claim                holds when             does not hold when
+==============  ===================  =====================  =========================
+``better``      A better than B      low > m                high < m
+``not_worse``   A at most m worse    low > −m               high < −m
+``comparable``  |A − B| ≤ m          −m ≤ low, high ≤ m     low > m or high < −m
+==============  ===================  =====================  =========================
+
+Attributional claims (a similarity metric under an attack) are judged twice: raw, and net of the
+random-perturbation baseline (per image: value under the attack − value under ``random``, same ε and images),
+so that a "holds" cannot come from a model whose maps move under any noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from rattrlib.metrics import METRICS
+
+RELATIONS = ("better", "not_worse", "comparable")
+VERDICTS = ("holds", "does not hold", "inconclusive")
+
+#: the condition name of the random-perturbation baseline in :class:`Measurements`
+RANDOM = "random"
+
+#: metrics that compare a clean map with a perturbed one: equal to their best value when nothing is perturbed
+SIMILARITY_METRICS = ("topk_intersection", "kendall_tau", "spearman_rho", "center_of_mass_dislocation",
+                      "cosine_distance", "aa_topk", "aa_kendall", "aa_spearman")
+
+#: conditions under which nothing is perturbed (a similarity metric there is fixed by construction)
+UNPERTURBED = ("clean",)
+
+#: display label and multiplier of each metric, applied by :func:`format_value` only
+DISPLAY = {
+    "accuracy": ("accuracy (%)", 100.0),
+    "topk_intersection": ("top-k ∩ (%)", 100.0),
+    "kendall_tau": ("Kendall τ", 1.0),
+    "spearman_rho": ("Spearman ρ", 1.0),
+    "center_of_mass_dislocation": ("centre-of-mass shift (px)", 1.0),
+    "cosine_distance": ("cosine distance", 1.0),
+    "aa_topk": ("AA top-k (%)", 100.0),
+    "aa_kendall": ("AA Kendall", 1.0),
+    "aa_spearman": ("AA Spearman", 1.0),
+    "alignment": ("cos(x, ∇f)", 1.0),
+    "box_iou": ("box IoU", 1.0),
+    "mask_iou": ("mask IoU", 1.0),
+    "gt_known_loc": ("GT-known Loc (%)", 100.0),
+    "top1_loc": ("Top-1 Loc (%)", 100.0),
+    "top1_seg": ("Top-1 Seg (%)", 100.0),
+    "log_auc": ("log-AUC", 1.0),
+}
+
+
+def metric_label(metric: str) -> str:
+    """The display label of ``metric`` (one formatter for every table)."""
+    return DISPLAY.get(metric, (metric, 1.0))[0]
+
+
+def format_value(metric: str, value: float, digits: int = 1) -> str:
+    """``value`` (metric units) in display units: fractions of a percentage metric as points."""
+    scale = DISPLAY.get(metric, (metric, 1.0))[1]
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{scale * value:.{digits if scale != 1.0 else max(digits, 3)}f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One claim of a paper, declared once in the library before any run.
+
+    Attributes:
+        id: short unique name (``"art.table1.topk_art_vs_pgd"``).
+        paper: ``"RAR"``, ``"GALI"``, ``"ART"``, ``"SSR"`` or ``"SAT"``.
+        where: the place in the paper (``"Table 1"``, ``"Fig. 8"``, ``"§5"``).
+        says: the paper's wording, quoted.
+        metric: a key of :data:`rattrlib.metrics.METRICS` (its ``higher_is_better`` gives the direction).
+        a, b: the rows compared (model names of the chapter); side A is claimed better (or comparable).
+        under: the condition of side A (``"clean"``, ``"pgd"``, ``"ifia_topk"``, …); ``under_b`` that of side B
+            (default: the same).
+        relation: one of :data:`RELATIONS`.
+        margin: ≥ 0, in the metric's units (fractions for top-k ∩ and accuracy); ``margin_reason`` says how the
+            paper's wording fixes it.
+        dataset: the dataset the chapter measures it on ("" = the chapter's only one).
+    """
+
+    id: str
+    paper: str
+    where: str
+    says: str
+    metric: str
+    a: str
+    b: str
+    under: str
+    relation: str = "better"
+    margin: float = 0.0
+    margin_reason: str = "an ordering: any difference in the claimed direction"
+    under_b: Optional[str] = None
+    dataset: str = ""
+
+    def __post_init__(self):
+        for name in ("id", "paper", "where", "says", "a", "b", "under", "margin_reason"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"claim {self.id!r}: {name} must be a non-empty string, got {value!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"claim {self.id!r}: metric={self.metric!r} is not in the metric vocabulary; "
+                             f"choose one of {sorted(METRICS)}")
+        if METRICS[self.metric].higher_is_better is None:
+            raise ValueError(f"claim {self.id!r}: metric {self.metric!r} has no direction of its own")
+        if self.relation not in RELATIONS:
+            raise ValueError(f"claim {self.id!r}: relation={self.relation!r}; choose one of {RELATIONS}")
+        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) \
+                or not math.isfinite(self.margin) or self.margin < 0:
+            raise ValueError(f"claim {self.id!r}: margin={self.margin!r} must be a finite number >= 0")
+        if (self.a, self.side_b_under) == (self.b, self.under):
+            raise ValueError(f"claim {self.id!r}: both sides are row {self.a!r} under {self.under!r}; a claim "
+                             f"compares two different measurements")
+        if self.metric in SIMILARITY_METRICS and (self.under in UNPERTURBED or self.side_b_under in UNPERTURBED):
+            raise ValueError(f"claim {self.id!r}: {self.metric} under an unperturbed condition is its best value "
+                             f"by construction; compare it under an attack")
+        bounds = METRICS[self.metric].bounds
+        if bounds is not None and self.relation in ("not_worse", "comparable") \
+                and self.margin >= bounds[1] - bounds[0]:
+            raise ValueError(f"claim {self.id!r}: margin {self.margin} spans the whole range {bounds} of "
+                             f"{self.metric}, so the claim holds by construction")
+
+    @property
+    def side_b_under(self) -> str:
+        return self.under_b or self.under
+
+    @property
+    def sign(self) -> float:
+        """+1 when higher is better for the metric, −1 otherwise."""
+        return 1.0 if METRICS[self.metric].higher_is_better else -1.0
+
+    @property
+    def attributional(self) -> bool:
+        """A similarity metric under a perturbation other than the random baseline: judged net of it too."""
+        return self.metric in SIMILARITY_METRICS and RANDOM not in (self.under, self.side_b_under)
+
+    def statement(self) -> str:
+        """The claim in one line, in the book's vocabulary."""
+        side_a = f"{self.a} ({self.under})" if self.under_b else self.a
+        side_b = f"{self.b} ({self.side_b_under})" if self.under_b else self.b
+        label = metric_label(self.metric)
+        if self.relation == "better":
+            text = f"{label}: {side_a} better than {side_b}"
+        elif self.relation == "not_worse":
+            text = f"{label}: {side_a} at most {format_value(self.metric, self.margin)} worse than {side_b}"
+        else:
+            text = f"{label}: {side_a} within {format_value(self.metric, self.margin)} of {side_b}"
+        if not self.under_b:
+            text += f" (under {self.under})"
+        return text
+
+
+def check_claims(claims: Sequence[Claim]) -> tuple:
+    """``claims`` as a tuple, refusing duplicate ids."""
+    claims = tuple(claims)
+    ids = [c.id for c in claims]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f"claim ids must be unique; repeated: {duplicated}")
+    return claims
+
+
+class Measurements:
+    """Per-image values of every (row, condition, metric, seed), the input of :func:`judge`.
+
+    A long table with columns ``dataset``, ``row``, ``under``, ``metric``, ``seed``, ``image`` (the image's
+    position in the seed's evaluation subset: the same image for every row of that seed) and ``value`` (metric
+    units; NaN where the image was not evaluated, e.g. not attacked because misclassified)."""
+
+    COLUMNS = ("dataset", "row", "under", "metric", "seed", "image", "value")
+
+    def __init__(self, frame: Optional[pd.DataFrame] = None):
+        self.parts: list[pd.DataFrame] = []
+        if frame is not None:
+            self.parts.append(frame[list(self.COLUMNS)])
+
+    def add(self, row: str, under: str, metric: str, seed: int, values, *, dataset: str = "",
+            images: Optional[Iterable[int]] = None) -> "Measurements":
+        """Add one row's per-image ``values`` of ``metric`` under ``under`` for ``seed`` (image ids default to
+        positions 0…N−1)."""
+        if metric not in METRICS:
+            raise ValueError(f"metric={metric!r} is not in the metric vocabulary; choose one of {sorted(METRICS)}")
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        index = np.arange(values.size) if images is None else np.asarray(list(images))
+        if index.shape != values.shape:
+            raise ValueError(f"images has {index.size} ids for {values.size} values")
+        self.parts.append(pd.DataFrame({"dataset": dataset, "row": row, "under": under, "metric": metric,
+                                        "seed": int(seed), "image": index, "value": values}))
+        return self
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame(columns=list(self.COLUMNS))
+        frame = pd.concat(self.parts, ignore_index=True)
+        self.parts = [frame]
+        return frame
+
+    def side(self, dataset: str, row: str, under: str, metric: str) -> pd.DataFrame:
+        """image × seed values of one side (NaN where missing)."""
+        f = self.frame
+        sel = f[(f["dataset"] == dataset) & (f["row"] == row) & (f["under"] == under) & (f["metric"] == metric)]
+        if sel.empty:
+            have = sorted(set(zip(f["row"], f["under"], f["metric"])))
+            raise KeyError(f"no measurements of row {row!r} under {under!r} for {metric!r} "
+                           f"(dataset {dataset!r}); have {have[:12]}{' …' if len(have) > 12 else ''}")
+        if sel.duplicated(["seed", "image"]).any():
+            raise ValueError(f"row {row!r} under {under!r} ({metric}) has repeated (seed, image) entries")
+        return sel.pivot(index="image", columns="seed", values="value")
+
+    def summary(self, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+        """Mean over seeds of the per-seed means of each (dataset, row, under, metric), with its seed spread (std
+        of the per-seed means), a bootstrap interval and the counts."""
+        rows = []
+        for key, group in self.frame.groupby(["dataset", "row", "under", "metric"], sort=False):
+            table = group.pivot(index="image", columns="seed", values="value")
+            mean, low, high = bootstrap_mean(table, n_boot=n_boot, seed=seed, confidence=confidence)
+            per_seed = np.nanmean(table.to_numpy(), axis=0)
+            rows.append({**dict(zip(("dataset", "row", "under", "metric"), key)), "mean": mean, "ci_low": low,
+                         "ci_high": high, "seed_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0,
+                         "n_images": int(np.isfinite(table.to_numpy()).sum(axis=0).mean()),
+                         "n_seeds": table.shape[1]})
+        return pd.DataFrame(rows)
+
+
+def _replicate_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """values: images × sides of one seed. Returns n_boot × sides means over resampled images (same draws for
+    every side; NaN entries skipped)."""
+    n = values.shape[0]
+    draws = rng.integers(0, n, size=(n_boot, n))
+    picked = values[draws]                                   # n_boot × n × sides
+    finite = np.isfinite(picked)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, picked, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def hierarchical_bootstrap(tables: Sequence[pd.DataFrame], n_boot: int = 2000, seed: int = 0) -> tuple:
+    """Point estimates and ``n_boot`` bootstrap replicates of the means of several sides measured on the same
+    seeds. ``tables[j]`` is an image × seed frame of side j. Stage 1 resamples seeds (with replacement), stage 2
+    images within each drawn seed, with the same image draws for every side. Returns ``(estimate, replicates)``:
+    arrays of shape (sides,) and (n_boot, sides); the estimate is the mean over seeds of the per-seed means."""
+    seeds = sorted(set(tables[0].columns))
+    for t in tables[1:]:
+        if sorted(set(t.columns)) != seeds:
+            raise ValueError(f"the sides were measured on different seeds: {seeds} vs {sorted(set(t.columns))}")
+    rng = np.random.default_rng(seed)
+    per_seed, estimates = [], []
+    for s in seeds:
+        images = sorted(set().union(*[set(t.index[np.isfinite(t[s].to_numpy())]) for t in tables]))
+        values = np.stack([t[s].reindex(images).to_numpy(dtype=np.float64) for t in tables], axis=1)
+        if values.size == 0 or not np.isfinite(values).any(axis=0).all():
+            raise ValueError(f"seed {s}: a side has no finite value")
+        estimates.append(np.nanmean(values, axis=0))
+        per_seed.append(_replicate_means(values, n_boot, rng))
+    per_seed = np.stack(per_seed)                            # seeds × n_boot × sides
+    chosen = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+    replicates = per_seed[chosen, np.arange(n_boot)[:, None]].mean(axis=1)   # n_boot × sides
+    return np.mean(estimates, axis=0), replicates
+
+
+def bootstrap_mean(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple:
+    """``(mean, low, high)`` of one side (an image × seed frame) by :func:`hierarchical_bootstrap`."""
+    estimate, replicates = hierarchical_bootstrap([table], n_boot=n_boot, seed=seed)
+    low, high = _percentiles(replicates[:, 0], confidence)
+    return float(estimate[0]), low, high
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> tuple:
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def decide(relation: str, margin: float, low: float, high: float) -> str:
+    """The verdict of an interval [low, high] for the signed difference (positive = side A better)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "inconclusive"
+    if relation == "better":
+        return "holds" if low > margin else "does not hold" if high < margin else "inconclusive"
+    if relation == "not_worse":
+        return "holds" if low > -margin else "does not hold" if high < -margin else "inconclusive"
+    if relation == "comparable":
+        if -margin <= low and high <= margin:
+            return "holds"
+        return "does not hold" if low > margin or high < -margin else "inconclusive"
+    raise ValueError(f"relation={relation!r}; choose one of {RELATIONS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """A claim judged on measurements: the signed difference (positive = side A better, metric units), its
+    interval, the counts it rests on, the verdict, and the same net of the random baseline where it applies."""
+
+    claim: Claim
+    mean_a: float
+    mean_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    n_images: int
+    n_seeds: int
+    verdict: str
+    net_difference: Optional[float] = None
+    net_ci_low: Optional[float] = None
+    net_ci_high: Optional[float] = None
+    net_verdict: Optional[str] = None
+    confidence: float = 0.95
+    budget: str = ""
+
+    def as_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "claim"}
+        out.update({f"claim_{f.name}": getattr(self.claim, f.name) for f in dataclasses.fields(self.claim)})
+        return out
+
+
+def _net(measurements: Measurements, dataset: str, row: str, under: str, metric: str) -> pd.DataFrame:
+    """Per image: value under ``under`` minus value under the random baseline (same images and seeds)."""
+    return measurements.side(dataset, row, under, metric) - measurements.side(dataset, row, RANDOM, metric)
+
+
+def _interval(tables, sign, confidence, n_boot, seed) -> tuple:
+    estimate, replicates = hierarchical_bootstrap(tables, n_boot=n_boot, seed=seed)
+    differences = sign * (replicates[:, 0] - replicates[:, 1])
+    low, high = _percentiles(differences, confidence)
+    return float(estimate[0]), float(estimate[1]), float(sign * (estimate[0] - estimate[1])), low, high
+
+
+def judge(claim: Claim, measurements: Measurements, *, confidence: float = 0.95, n_boot: int = 2000,
+          seed: int = 0, budget: str = "") -> Verdict:
+    """Judge ``claim`` on ``measurements`` (see the module docstring); the bootstrap is seeded with ``seed``.
+    ``budget`` is the training-budget sentence the verdict rests on (shown with it)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r} must be in (0, 1)")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
+        raise ValueError(f"n_boot={n_boot!r} must be an int >= 100")
+    tables = [measurements.side(claim.dataset, claim.a, claim.under, claim.metric),
+              measurements.side(claim.dataset, claim.b, claim.side_b_under, claim.metric)]
+    mean_a, mean_b, diff, low, high = _interval(tables, claim.sign, confidence, n_boot, seed)
+    net = {}
+    if claim.attributional:
+        nets = [_net(measurements, claim.dataset, claim.a, claim.under, claim.metric),
+                _net(measurements, claim.dataset, claim.b, claim.side_b_under, claim.metric)]
+        _, _, nd, nlow, nhigh = _interval(nets, claim.sign, confidence, n_boot, seed)
+        net = {"net_difference": nd, "net_ci_low": nlow, "net_ci_high": nhigh,
+               "net_verdict": decide(claim.relation, claim.margin, nlow, nhigh)}
+    counts = [np.isfinite(t.to_numpy()).sum(axis=0) for t in tables]
+    return Verdict(claim=claim, mean_a=mean_a, mean_b=mean_b, difference=diff, ci_low=low, ci_high=high,
+                   n_images=int(min(c.min() for c in counts)), n_seeds=tables[0].shape[1],
+                   verdict=decide(claim.relation, claim.margin, low, high), confidence=confidence,
+                   budget=budget, **net)
+
+
+def judge_all(claims: Sequence[Claim], measurements: Measurements, *, budget: str = "", **kwargs) -> list:
+    """:func:`judge` every claim whose two sides were measured; a claim whose rows are missing is skipped
+    (a chapter run on a subset of its models) — :func:`claims_table` lists only what was judged."""
+    verdicts = []
+    frame = measurements.frame
+    have = set(zip(frame["dataset"], frame["row"], frame["under"], frame["metric"]))
+    for claim in check_claims(claims):
+        sides = {(claim.dataset, claim.a, claim.under, claim.metric),
+                 (claim.dataset, claim.b, claim.side_b_under, claim.metric)}
+        if not sides <= have:
+            continue
+        if claim.attributional and not {(claim.dataset, r, RANDOM, claim.metric) for r in (claim.a, claim.b)} <= have:
+            raise ValueError(f"claim {claim.id!r} is about attributional robustness: measure the random baseline "
+                             f"(under {RANDOM!r}) of rows {claim.a!r} and {claim.b!r} too")
+        verdicts.append(judge(claim, measurements, budget=budget, **kwargs))
+    return verdicts
+
+
+def _interval_text(metric: str, diff: float, low: float, high: float) -> str:
+    return f"{format_value(metric, diff, 2)} [{format_value(metric, low, 2)}, {format_value(metric, high, 2)}]"
+
+
+def claims_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    """The one renderer of verdicts: claim · paper says · ours (A vs B, difference [95 % CI], n images × n seeds)
+    · verdict, and net of the random baseline where it applies."""
+    rows = []
+    for v in verdicts:
+        c = v.claim
+        rows.append({
+            "claim": f"{c.where}: {c.statement()}" + (f" [{c.dataset}]" if c.dataset else ""),
+            "paper says": f"“{c.says}”",
+            "margin": f"{format_value(c.metric, c.margin, 2)} — {c.margin_reason}",
+            "ours: A vs B": f"{format_value(c.metric, v.mean_a)} vs {format_value(c.metric, v.mean_b)}",
+            "difference [95 % CI]": _interval_text(c.metric, v.difference, v.ci_low, v.ci_high),
+            "n (images × seeds)": f"{v.n_images} × {v.n_seeds}",
+            "verdict": v.verdict,
+            "net of random [95 % CI]": ("–" if v.net_verdict is None else
+                                        _interval_text(c.metric, v.net_difference, v.net_ci_low, v.net_ci_high)),
+            "verdict net of random": v.net_verdict or "–",
+        })
+    return pd.DataFrame(rows).set_index("claim") if rows else pd.DataFrame(columns=["claim"]).set_index("claim")
+
+
+def save_verdicts(verdicts: Sequence[Verdict], path: Path, *, chapter: str, scale: str) -> Path:
+    """Write ``verdicts`` as JSON for the book's front page of verdicts (:func:`verdicts_frontpage`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"chapter": chapter, "scale": scale, "verdicts": [v.as_dict() for v in verdicts]}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=float))
+    tmp.replace(path)
+    return path
+
+
+def load_verdicts(paths: Iterable[Path]) -> pd.DataFrame:
+    """Every saved verdict of ``paths`` as one frame (one row per claim)."""
+    rows = []
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        for v in payload["verdicts"]:
+            rows.append({"chapter": payload["chapter"], "scale": payload["scale"], **v})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["Claim", "DISPLAY", "Measurements", "RANDOM", "RELATIONS", "VERDICTS", "Verdict", "bootstrap_mean",
+           "check_claims", "claims_table", "decide", "format_value", "hierarchical_bootstrap", "judge", "judge_all",
+           "load_verdicts", "metric_label", "save_verdicts"]

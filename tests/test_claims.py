@@ -1,0 +1,215 @@
+"""The claims engine: declaration checks, each verdict reachable, the hierarchical bootstrap against oracles."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from rattrlib.claims import (Claim, Measurements, check_claims, claims_table, decide, hierarchical_bootstrap,
+                             judge, judge_all, load_verdicts, save_verdicts)
+
+
+def claim(**changes):
+    base = dict(id="t.topk", paper="ART", where="Table 1", says="ART is more robust", metric="topk_intersection",
+                a="ART", b="PGD-AT", under="ifia_topk")
+    return Claim(**{**base, **changes})
+
+
+def measured(a_values, b_values, *, metric="topk_intersection", under="ifia_topk", random_a=None, random_b=None):
+    """Measurements of rows ART and PGD-AT; ``*_values`` are lists (one array per seed). The random baseline an
+    attributional claim needs defaults to maps that do not move (1.0)."""
+    if random_a is None:
+        random_a = [np.ones_like(np.asarray(v, dtype=float)) for v in a_values]
+        random_b = [np.ones_like(np.asarray(v, dtype=float)) for v in b_values]
+    m = Measurements()
+    for seed, (va, vb) in enumerate(zip(a_values, b_values)):
+        m.add("ART", under, metric, seed, va)
+        m.add("PGD-AT", under, metric, seed, vb)
+        m.add("ART", "random", metric, seed, random_a[seed])
+        m.add("PGD-AT", "random", metric, seed, random_b[seed])
+    return m
+
+
+# ------------------------------------------------------------------------------------------------ declaration
+def test_claim_with_the_same_side_twice_is_refused():
+    with pytest.raises(ValueError, match="both sides"):
+        claim(b="ART")
+
+
+def test_same_row_under_two_conditions_is_a_valid_claim():
+    c = claim(b="ART", under_b="random", metric="kendall_tau")
+    assert c.side_b_under == "random" and not c.attributional
+
+
+def test_similarity_metric_without_a_perturbation_is_refused_as_fixed_by_construction():
+    with pytest.raises(ValueError, match="by construction"):
+        claim(under="clean")
+
+
+def test_margin_spanning_the_metric_range_is_refused():
+    with pytest.raises(ValueError, match="by construction"):
+        claim(relation="comparable", margin=1.0)
+    with pytest.raises(ValueError, match="by construction"):
+        claim(metric="kendall_tau", relation="not_worse", margin=2.5)
+    claim(relation="comparable", margin=0.01)  # a real band is accepted
+
+
+@pytest.mark.parametrize("changes, word", [
+    ({"metric": "accuracy_of_vibes"}, "metric vocabulary"),
+    ({"metric": "log_auc"}, "no direction"),
+    ({"relation": "much_better"}, "relation"),
+    ({"margin": -0.1}, "margin"),
+    ({"margin": math.nan}, "margin"),
+    ({"says": " "}, "says"),
+])
+def test_bad_declarations_name_the_field(changes, word):
+    with pytest.raises(ValueError, match=word):
+        claim(**changes)
+
+
+def test_duplicate_ids_are_refused():
+    with pytest.raises(ValueError, match="unique"):
+        check_claims([claim(), claim(b="Natural")])
+
+
+def test_direction_is_read_from_the_metric():
+    assert claim().sign == 1.0
+    assert claim(metric="center_of_mass_dislocation").sign == -1.0
+
+
+# ------------------------------------------------------------------------------------------------ verdicts
+@pytest.mark.parametrize("relation, margin, low, high, expected", [
+    ("better", 0.0, 0.01, 0.05, "holds"),
+    ("better", 0.0, -0.05, -0.01, "does not hold"),
+    ("better", 0.0, -0.01, 0.02, "inconclusive"),
+    ("better", 0.02, 0.01, 0.05, "inconclusive"),
+    ("not_worse", 0.02, -0.015, 0.01, "holds"),
+    ("not_worse", 0.02, -0.05, -0.03, "does not hold"),
+    ("comparable", 0.01, -0.005, 0.008, "holds"),
+    ("comparable", 0.01, 0.02, 0.05, "does not hold"),
+    ("comparable", 0.01, -0.05, -0.02, "does not hold"),
+    ("comparable", 0.01, 0.0, 0.03, "inconclusive"),
+    ("better", 0.0, math.nan, 0.3, "inconclusive"),
+])
+def test_decide(relation, margin, low, high, expected):
+    assert decide(relation, margin, low, high) == expected
+
+
+def test_each_verdict_is_reached_from_synthetic_measurements():
+    rng = np.random.default_rng(0)
+    base = [rng.uniform(0.3, 0.7, 200) for _ in range(3)]
+    higher = [b + 0.1 + rng.normal(0, 0.02, 200) for b in base]
+    same = [b + rng.normal(0, 0.02, 200) for b in base]
+    assert judge(claim(), measured(higher, base)).verdict == "holds"
+    assert judge(claim(), measured(base, higher)).verdict == "does not hold"
+    noisy = [b + rng.normal(0, 0.3, 200) for b in base]
+    assert judge(claim(), measured(noisy, base)).verdict == "inconclusive"
+    assert judge(claim(relation="comparable", margin=0.02), measured(same, base)).verdict == "holds"
+    assert judge(claim(relation="comparable", margin=0.02), measured(higher, base)).verdict == "does not hold"
+
+
+def test_lower_is_better_metric_flips_the_sign():
+    rng = np.random.default_rng(1)
+    small = [rng.uniform(0, 1, 100) for _ in range(2)]
+    large = [s + 2.0 for s in small]
+    v = judge(claim(metric="center_of_mass_dislocation"), measured(small, large, metric="center_of_mass_dislocation"))
+    assert v.difference == pytest.approx(2.0) and v.verdict == "holds"
+
+
+def test_net_of_random_can_disagree_with_raw():
+    # ART's maps survive the attack better, but only because they move less under any noise: the attack's own
+    # effect (attack − random) is the same for both rows, so the raw claim holds and the net one does not.
+    rng = np.random.default_rng(2)
+    n = 300
+    rnd_a = [np.clip(0.9 + rng.normal(0, 0.02, n), 0, 1) for _ in range(3)]
+    rnd_b = [np.clip(0.6 + rng.normal(0, 0.02, n), 0, 1) for _ in range(3)]
+    att_a = [r - 0.3 + rng.normal(0, 0.01, n) for r in rnd_a]
+    att_b = [r - 0.3 + rng.normal(0, 0.01, n) for r in rnd_b]
+    v = judge(claim(), measured(att_a, att_b, random_a=rnd_a, random_b=rnd_b))
+    assert v.verdict == "holds"
+    assert v.net_verdict == "inconclusive"
+    assert abs(v.net_difference) < 0.01
+
+
+def test_missing_images_on_one_side_are_skipped_not_counted():
+    a = [np.array([1.0, 1.0, np.nan, 1.0])]
+    b = [np.array([0.0, 0.0, 0.0, np.nan])]
+    v = judge(claim(), measured(a, b), n_boot=200)
+    assert v.mean_a == 1.0 and v.mean_b == 0.0 and v.n_images == 3
+
+
+# ------------------------------------------------------------------------------------------------ the bootstrap
+def test_bootstrap_is_seeded_and_reproducible():
+    rng = np.random.default_rng(3)
+    m = measured([rng.normal(0.5, 0.1, 80) for _ in range(3)], [rng.normal(0.48, 0.1, 80) for _ in range(3)])
+    one, two = judge(claim(), m, seed=7), judge(claim(), m, seed=7)
+    assert (one.ci_low, one.ci_high) == (two.ci_low, two.ci_high)
+    other = judge(claim(), m, seed=8)
+    assert (other.ci_low, other.ci_high) != (one.ci_low, one.ci_high)
+
+
+def test_one_seed_interval_matches_the_t_interval_of_paired_differences():
+    # oracle: with one seed the two-stage bootstrap is the paired image bootstrap, whose percentile interval
+    # for a mean of ~500 roughly normal differences agrees with Student's t interval to a few percent.
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0, 1, 500)
+    a = base + rng.normal(0.05, 0.1, 500)
+    v = judge(claim(metric="kendall_tau"), measured([a], [base], metric="kendall_tau"), n_boot=4000)
+    d = a - base
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+    assert v.difference == pytest.approx(d.mean())
+    assert v.ci_low == pytest.approx(d.mean() - half, abs=0.15 * half)
+    assert v.ci_high == pytest.approx(d.mean() + half, abs=0.15 * half)
+
+
+def test_pairing_narrows_the_interval_when_sides_share_images():
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0, 1, 300)
+    a = base + 0.02 + rng.normal(0, 0.01, 300)
+    paired = judge(claim(), measured([a], [base]))
+    shuffled = judge(claim(), measured([a], [rng.permutation(base)]))
+    assert paired.ci_high - paired.ci_low < 0.3 * (shuffled.ci_high - shuffled.ci_low)
+
+
+def test_seed_to_seed_spread_widens_the_interval():
+    # per-seed means that differ (training noise) must widen the interval beyond the image noise alone
+    rng = np.random.default_rng(6)
+    offsets = [-0.05, 0.0, 0.05, 0.1]
+    base = [rng.uniform(0, 1, 400) for _ in offsets]
+    a_spread = [b + 0.02 + o for b, o in zip(base, offsets)]
+    a_steady = [b + 0.045 for b in base]
+    wide = judge(claim(), measured(a_spread, base))
+    narrow = judge(claim(), measured(a_steady, base))
+    assert wide.ci_high - wide.ci_low > 5 * (narrow.ci_high - narrow.ci_low)
+
+
+def test_sides_on_different_seeds_are_refused():
+    t1 = measured([np.ones(3)], [np.zeros(3)]).side("", "ART", "ifia_topk", "topk_intersection")
+    assert t1.shape == (3, 1)
+    t2 = measured([np.ones(3), np.ones(3)], [np.zeros(3), np.zeros(3)]).side("", "ART", "ifia_topk",
+                                                                            "topk_intersection")
+    with pytest.raises(ValueError, match="different seeds"):
+        hierarchical_bootstrap([t1, t2])
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+def test_judge_all_skips_unmeasured_claims_and_renders_one_table(tmp_path):
+    rng = np.random.default_rng(7)
+    m = measured([rng.uniform(0.5, 1, 50)], [rng.uniform(0, 0.5, 50)])
+    claims = [claim(), claim(id="t.other", b="Natural")]
+    verdicts = judge_all(claims, m)
+    assert [v.claim.id for v in verdicts] == ["t.topk"]
+    table = claims_table(verdicts)
+    assert table.iloc[0]["verdict"] == "holds" and table.iloc[0]["n (images × seeds)"] == "50 × 1"
+    assert "%" not in table.iloc[0]["difference [95 % CI]"]  # points, no unit inside the cell
+    path = save_verdicts(verdicts, tmp_path / "v.json", chapter="04_art", scale="smoke")
+    frame = load_verdicts([path])
+    assert frame.loc[0, "verdict"] == "holds" and frame.loc[0, "claim_id"] == "t.topk"
+
+
+def test_an_attributional_claim_without_its_random_baseline_is_an_error():
+    m = Measurements().add("ART", "ifia_topk", "topk_intersection", 0, [0.5, 0.6])
+    m.add("PGD-AT", "ifia_topk", "topk_intersection", 0, [0.4, 0.5])
+    with pytest.raises(ValueError, match="random baseline"):
+        judge_all([claim()], m)

@@ -1,0 +1,127 @@
+"""A chapter's settings as one frozen, validated dataclass: ``ARTSettings.resolve(scale, **params)``.
+
+The pattern of :class:`rattrlib.evaluation.IFIAProtocol`, extended to a whole chapter: every papermill parameter is
+a field; ``None`` means "the scale's preset" (:attr:`ChapterSettings.PRESETS`, one dict per scale, the one place a
+chapter's presets live); each field names its check in its metadata, so a bad value fails in :meth:`resolve`
+before any compute, with the parameter's name and the valid values.
+
+>>> s = RARSettings.resolve("cpu", seeds=[0, 1, 2], eps=0.1)
+>>> s.seeds, s.eps
+((0, 1, 2), 0.1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, ClassVar, Mapping
+
+from rattrlib.config import DEVICES, SCALES, check_choice, check_int, check_positive, check_range, check_real
+
+
+def is_int(name: str, value: Any, low: int = 1) -> int:
+    """An int ≥ ``low`` (a float with an integral value, as papermill may pass, is accepted)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check_int(name, value, low)
+
+
+def int_check(low: int = 1) -> Callable:
+    return lambda name, value: is_int(name, value, low)
+
+
+def real_check(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False) -> Callable:
+    return lambda name, value: check_range(name, check_real(name, value), low, high, low_open=low_open)
+
+
+def optional(check: Callable) -> Callable:
+    """``check`` for a value that may be None ("all" / "not used")."""
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def choice(*choices) -> Callable:
+    return lambda name, value: check_choice(name, value, choices)
+
+
+def sequence_of(check: Callable, *, min_length: int = 1) -> Callable:
+    """A list or tuple (not a string) of values passing ``check``, returned as a tuple."""
+
+    def run(name: str, value):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ValueError(f"{name}={value!r} must be a list, e.g. [{name}_1, {name}_2]")
+        if len(value) < min_length:
+            raise ValueError(f"{name}={value!r} needs at least {min_length} entries")
+        return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+    return run
+
+
+def positive(name: str, value) -> float:
+    return check_positive(name, value)
+
+
+def setting(check: Callable, doc: str = "") -> Any:
+    """A settings field: a value of the scale's preset unless given; ``check(name, value)`` validates (and may
+    convert) it."""
+    return dataclasses.field(default=None, metadata={"check": check, "doc": doc})
+
+
+def check_seeds(name: str, value) -> tuple:
+    seeds = sequence_of(int_check(0))(name, value)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name}={value!r} repeats a seed")
+    return seeds
+
+
+@dataclasses.dataclass(frozen=True)
+class ChapterSettings:
+    """Base of every chapter's settings: ``scale``, ``seeds`` (models of the claims are trained and evaluated
+    once per seed), ``device``. Subclasses add fields made with :func:`setting` and a :attr:`PRESETS` table."""
+
+    scale: str = "cpu"
+    seeds: tuple = setting(check_seeds, "training seeds of the models the claims rest on")
+    device: str = "auto"
+
+    #: per scale, the value of every field left None
+    PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {s: {"seeds": (0,)} for s in SCALES}
+
+    @classmethod
+    def resolve(cls, scale: str = "cpu", **params) -> "ChapterSettings":
+        """The settings at ``scale`` with ``params`` (None = the preset); unknown names and bad values raise
+        ``ValueError`` naming the parameter, before any compute."""
+        check_choice("scale", scale, SCALES)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown} for {cls.__name__}; valid: {names}")
+        missing = [s for s in SCALES if s not in cls.PRESETS]
+        if missing:
+            raise ValueError(f"{cls.__name__}.PRESETS lacks the scales {missing}")
+        values = {**cls.PRESETS[scale], **{k: v for k, v in params.items() if v is not None}}
+        return cls(scale=scale, **{k: v for k, v in values.items() if k != "scale"})
+
+    def __post_init__(self):
+        check_choice("scale", self.scale, SCALES)
+        check_choice("device", str(self.device).split(":")[0], DEVICES)
+        for f in dataclasses.fields(self):
+            check = f.metadata.get("check")
+            if check is None:
+                continue
+            value = getattr(self, f.name)
+            if value is None and f.name in self.PRESETS.get(self.scale, {}):
+                value = self.PRESETS[self.scale][f.name]
+            object.__setattr__(self, f.name, check(f.name, value))
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def describe(self) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+        """The settings as a two-column table (parameter, value) with each field's description."""
+        import pandas as pd
+
+        return pd.DataFrame([{"parameter": f.name, "value": getattr(self, f.name), "meaning": f.metadata.get("doc", "")}
+                             for f in dataclasses.fields(self)]).set_index("parameter")
+
+
+__all__ = ["ChapterSettings", "check_seeds", "choice", "int_check", "is_int", "optional", "positive", "real_check",
+           "sequence_of", "setting"]

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-REQUIRED_PARAMETERS = ("scale", "seed", "device")
+REQUIRED_PARAMETERS = ("scale", "seeds", "device")
 
 
 def load_build_module():

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -29,6 +31,15 @@ BOOK = ROOT / "book"
 EXECUTED = BOOK / "chapters"
 SCALES = ("smoke", "cpu", "paper")
 MATHJAX = "mathjax@3.2.2"  # bundled from the npm registry so the book's equations render without a CDN
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """Kernels on local IPC sockets instead of TCP: nothing leaves the machine, and ipykernel no longer warns
+    that it "is running over TCP without encryption" at every chapter."""
+
+    @default("transport")
+    def _default_transport(self):
+        return "ipc"
 
 
 def source_digest(notebook: Path, parameters: dict) -> str:
@@ -62,7 +73,7 @@ def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     tmp = output.with_suffix(".running.ipynb")
     start = time.perf_counter()
     papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, cwd=str(NOTEBOOKS),
-                               progress_bar=False, log_output=False)
+                               progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager)
     os.replace(tmp, output)  # a failed run leaves the last good execution in place
     stamp.write_text(digest + "\n")
     return f"executed in {time.perf_counter() - start:.0f} s"
@@ -80,6 +91,17 @@ def ensure_mathjax() -> None:
             tar.extractall(tmp, filter="data")
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(Path(tmp) / "package" / "es5", target)
+
+
+def write_verdicts_page(scale: str, chapters: list[str]) -> Path:
+    """book/verdicts.md: the front page of verdicts, from the verdicts the chapters saved at ``scale``."""
+    from rattrlib.chapters._common import verdicts_path
+    from rattrlib.claims import load_verdicts, verdicts_frontpage
+
+    paths = [verdicts_path(name, scale) for name in chapters if verdicts_path(name, scale).exists()]
+    page = BOOK / "verdicts.md"
+    page.write_text(verdicts_frontpage(load_verdicts(paths), scale))
+    return page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"[book] chapters never executed: {missing}", file=sys.stderr)
         return 1
+    write_verdicts_page(args.scale, listed)
     ensure_mathjax()
     print("[book] rendering HTML with jupyter-book", flush=True)
     subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK)], check=True)

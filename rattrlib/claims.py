@@ -444,6 +444,32 @@ def load_verdicts(paths: Iterable[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
+    """The book's front page of verdicts (Markdown): every judged claim of every chapter in one table — paper,
+    where, claim, verdict raw and net of the random baseline, the counts, a link to the chapter — and a tally."""
+    lines = [f"# What reproduces at `scale={scale}`", "",
+             "Every claim the chapters judge, in one table. A verdict is read off a 95 % interval over training "
+             "seeds and images (a bootstrap over seeds, then images): **holds** when the interval lies on the "
+             "claim's side of its margin, **does not hold** when it lies on the other side, **inconclusive** "
+             "otherwise. Claims about attributional robustness are also judged net of random noise of the same "
+             "ε. Each verdict rests on the training budget its chapter states, a fraction of the paper's: a "
+             "\"does not hold\" at this scale is a finding about that budget, not a refutation of the paper.", ""]
+    if frame.empty:
+        return "\n".join(lines + ["No chapter has saved verdicts at this scale yet.", ""])
+    counts = frame["verdict"].value_counts()
+    lines += [" · ".join(f"**{counts.get(v, 0)}** {v}" for v in VERDICTS) + f" (of {len(frame)} claims)", ""]
+    lines += ["| paper | where | claim | verdict | net of random | images × seeds | chapter |",
+              "|---|---|---|---|---|---|---|"]
+    for _, r in frame.iterrows():
+        claim = Claim(**{f.name: r[f"claim_{f.name}"] for f in dataclasses.fields(Claim)})
+        net = r.get("net_verdict")
+        lines.append(f"| {claim.paper} | {claim.where} | {claim.statement()}"
+                     f"{f' [{claim.dataset}]' if claim.dataset else ''} | {r['verdict']} | "
+                     f"{net if isinstance(net, str) else '–'} | {r['n_images']} × {r['n_seeds']} | "
+                     f"[{r['chapter']}](chapters/{r['chapter']}) |")
+    return "\n".join(lines + [""])
+
+
 __all__ = ["Claim", "DISPLAY", "Measurements", "RANDOM", "RELATIONS", "VERDICTS", "Verdict", "bootstrap_mean",
            "check_claims", "claims_table", "decide", "format_value", "hierarchical_bootstrap", "judge", "judge_all",
-           "load_verdicts", "metric_label", "save_verdicts"]
+           "load_verdicts", "metric_label", "save_verdicts", "verdicts_frontpage"]

@@ -213,3 +213,15 @@ def test_an_attributional_claim_without_its_random_baseline_is_an_error():
     m.add("PGD-AT", "ifia_topk", "topk_intersection", 0, [0.4, 0.5])
     with pytest.raises(ValueError, match="random baseline"):
         judge_all([claim()], m)
+
+
+def test_front_page_lists_every_saved_verdict_with_its_chapter(tmp_path):
+    from rattrlib.claims import verdicts_frontpage
+
+    rng = np.random.default_rng(8)
+    m = measured([rng.uniform(0.5, 1, 40)], [rng.uniform(0, 0.5, 40)])
+    path = save_verdicts(judge_all([claim()], m), tmp_path / "04_art.json", chapter="04_art", scale="cpu")
+    page = verdicts_frontpage(load_verdicts([path]), "cpu")
+    assert "| ART | Table 1 | top-k ∩ (%): ART better than PGD-AT (under ifia_topk) | holds | " in page
+    assert "[04_art](chapters/04_art)" in page and "**1** holds" in page
+    assert "No chapter has saved verdicts" in verdicts_frontpage(load_verdicts([]), "cpu")

@@ -38,6 +38,7 @@ from rattrlib.corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.metrics import aa_kendall, aa_topk, alignment, box_from_map, box_iou, mask_from_map, mask_iou
 from rattrlib.models import predict
+from rattrlib.precision import PRECISIONS
 from rattrlib.claims import RANDOM, Measurements
 from rattrlib.results import ResultsCache
 from rattrlib.zoo import THREATS, ZOO_DATASETS, eval_pgd, get_model, zoo_config
@@ -50,7 +51,8 @@ EVALUATION_VERSION = 2
 class IFIAProtocol:
     """Settings of the attributional evaluation: IFIA top-k on IG (ε, α, steps, k, IG points ``ig_steps``,
     softplus ``beta``) over ``n_eval`` test images; PGD accuracy over ``n_pgd`` and clean accuracy over
-    ``n_clean`` test images (None: all)."""
+    ``n_clean`` test images (None: all); ``precision`` of the IFIA gradient steps (:mod:`rattrlib.precision`;
+    maps and scores stay fp32)."""
 
     eps: float
     alpha: float
@@ -61,8 +63,10 @@ class IFIAProtocol:
     n_eval: int = 200
     n_pgd: Optional[int] = 1000
     n_clean: Optional[int] = None
+    precision: str = "fp32"
 
     def __post_init__(self):
+        check_choice("precision", self.precision, PRECISIONS)
         check_eps(self.eps)
         check_positive("alpha", self.alpha)
         check_int("steps", self.steps, 1)
@@ -170,7 +174,7 @@ def make_ifia(model: nn.Module, protocol: IFIAProtocol, attribution: str = "inte
     ``model``; IG gets the protocol's ``ig_steps`` unless ``attribution_kwargs`` say otherwise."""
     return IFIA(model, attribution, _attribution_kwargs(attribution, attribution_kwargs, protocol),
                 objective=objective, eps=protocol.eps, alpha=protocol.alpha, steps=protocol.steps, k=protocol.k,
-                beta=protocol.beta, internal_batch_size=500)
+                beta=protocol.beta, internal_batch_size=500, precision=protocol.precision)
 
 
 def _attribution_kwargs(attribution: str, kwargs: Optional[dict], protocol: IFIAProtocol) -> dict:

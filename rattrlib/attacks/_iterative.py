@@ -23,6 +23,7 @@ from rattrlib.attacks._common import (AttackResult, AttributionAttack, build_att
                                       check_positive, check_target_map, eval_mode, finish, frozen_parameters,
                                       image_chunk, maps_of, predict, project, random_in_ball)
 from rattrlib.attributions import attribution_map
+from rattrlib.precision import autocast, check_precision
 
 
 class IterativeMapAttack(AttributionAttack):
@@ -39,8 +40,10 @@ class IterativeMapAttack(AttributionAttack):
 
     def __init__(self, model: nn.Module, *, attribution: str, attribution_kwargs: Optional[dict], eps: float,
                  alpha: float, steps: int, k: int, beta: float, random_start: bool,
-                 internal_batch_size: Optional[int], generator: Optional[torch.Generator]):
+                 internal_batch_size: Optional[int], generator: Optional[torch.Generator],
+                 precision: str = "fp32"):
         self.model = check_model(model)
+        self.precision = check_precision(precision, next(model.parameters()).device)
         self.eps = check_eps(eps)
         self.alpha = check_positive("alpha", alpha)
         self.steps = check_int("steps", steps, 1)
@@ -79,8 +82,9 @@ class IterativeMapAttack(AttributionAttack):
             sl = slice(start, min(start + chunk, n))
             xc = x_adv[sl].detach().requires_grad_(True)
             with torch.enable_grad():
-                attr = self._smooth_attr.attribute(xc, label[sl], create_graph=True)
-                loss = self._loss(attribution_map(attr), xc, ctx, sl)
+                with autocast(self.precision, xc.device):
+                    attr = self._smooth_attr.attribute(xc, label[sl], create_graph=True)
+                    loss = self._loss(attribution_map(attr).float(), xc, ctx, sl)
                 (g,) = torch.autograd.grad(loss, xc, allow_unused=True)
             grads.append(torch.zeros_like(xc) if g is None else torch.nan_to_num(g, nan=0.0, posinf=0.0,
                                                                                  neginf=0.0))
@@ -132,4 +136,5 @@ class IterativeMapAttack(AttributionAttack):
     def hyperparameters(self) -> dict:
         return {"attribution": self.attribution, "attribution_kwargs": self.attribution_kwargs, "eps": self.eps,
                 "alpha": self.alpha, "steps": self.steps, "k": self.k, "beta": self.beta,
-                "random_start": self.random_start, "internal_batch_size": self.internal_batch_size}
+                "random_start": self.random_start, "internal_batch_size": self.internal_batch_size,
+                "precision": self.precision}

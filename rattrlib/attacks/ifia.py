@@ -54,6 +54,8 @@ class IFIA(IterativeMapAttack):
         internal_batch_size: at most this many images×path points per forward and per differentiable chunk
             (bounds memory); None: the whole batch at once. Results do not depend on it.
         generator: seeds the random start.
+        precision: "fp32" or "bf16" (:mod:`rattrlib.precision`) for the loss gradient of each step; the label
+            checks, the kept maps and the scores stay fp32.
 
     ``perturb(x, target_map=None) -> AttackResult`` (N×C×H×W in, see :class:`~rattrlib.attacks.AttackResult`;
     ``objective`` = top-k ∩, dislocation in pixels, or squared distance to the target).
@@ -63,12 +65,12 @@ class IFIA(IterativeMapAttack):
                  attribution_kwargs: Optional[dict] = None, objective: str = "topk", eps: float = 0.1,
                  alpha: float = 0.01, steps: int = 100, k: int = 100, beta: float = 10.0,
                  random_start: bool = False, internal_batch_size: Optional[int] = None,
-                 generator: Optional[torch.Generator] = None):
+                 generator: Optional[torch.Generator] = None, precision: str = "fp32"):
         self.objective = check_choice("objective", objective, IFIA_OBJECTIVES)
         self.needs_target_map = objective == "targeted"
         super().__init__(model, attribution=attribution, attribution_kwargs=attribution_kwargs, eps=eps,
                          alpha=alpha, steps=steps, k=k, beta=beta, random_start=random_start,
-                         internal_batch_size=internal_batch_size, generator=generator)
+                         internal_batch_size=internal_batch_size, generator=generator, precision=precision)
 
     def hyperparameters(self) -> dict:
         return {"objective": self.objective, **super().hyperparameters()}

@@ -42,11 +42,11 @@ class Manipulate(IterativeMapAttack):
                  attribution_kwargs: Optional[dict] = None, eps: float = 8 / 255, alpha: float = 1 / 255,
                  steps: int = 50, gamma: Optional[float] = None, k: int = 100, beta: float = 10.0,
                  random_start: bool = False, internal_batch_size: Optional[int] = None,
-                 generator: Optional[torch.Generator] = None):
+                 generator: Optional[torch.Generator] = None, precision: str = "fp32"):
         self.gamma = None if gamma is None else check_nonnegative("gamma", gamma)
         super().__init__(model, attribution=attribution, attribution_kwargs=attribution_kwargs, eps=eps,
                          alpha=alpha, steps=steps, k=k, beta=beta, random_start=random_start,
-                         internal_batch_size=internal_batch_size, generator=generator)
+                         internal_batch_size=internal_batch_size, generator=generator, precision=precision)
 
     def hyperparameters(self) -> dict:
         return {**super().hyperparameters(), "gamma": self.gamma}

@@ -16,6 +16,7 @@ from torch import nn
 from rattrlib.config import check_choice, resolve_device, seed_everything
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.models import build_model
+from rattrlib.precision import PRECISIONS
 from rattrlib.results import CorruptCacheError, Record, ResultsCache
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 from rattrlib.train.loop import OPTIMISERS, fit
@@ -43,10 +44,11 @@ def make_method(name: str, **hyperparameters) -> TrainingMethod:
 
 def train(model: nn.Module, data: ImageDataset, method: str = "natural", *, epochs: int = 1,
           batch_size: int = 128, lr: float = 1e-3, optimiser: str = "adam", seed: int = 0,
-          progress: bool = True, **hyperparameters) -> list[dict]:
-    """Train ``model`` in place on ``data`` with ``method`` and its ``hyperparameters``; return epoch logs."""
+          progress: bool = True, precision: str = "fp32", **hyperparameters) -> list[dict]:
+    """Train ``model`` in place on ``data`` with ``method`` and its ``hyperparameters`` (the loss in
+    ``precision``, :mod:`rattrlib.precision`); return epoch logs."""
     return fit(model, data, make_method(method, **hyperparameters), epochs=epochs, batch_size=batch_size,
-               lr=lr, optimiser=optimiser, seed=seed, progress=progress)
+               lr=lr, optimiser=optimiser, seed=seed, progress=progress, precision=precision)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +67,12 @@ class TrainConfig:
     #: fine-tune: start from the weights of the model this config (a TrainConfig or dict of its fields) trains
     #: with the same seed, trained first or loaded from the cache; None = the architecture's random init
     init: Optional[dict] = None
+    #: arithmetic of the training loss (:mod:`rattrlib.precision`): "fp32" or "bf16"
+    precision: str = "fp32"
 
     def __post_init__(self):
         make_method(self.method, **self.hyperparameters)  # validates the method and its hyperparameters
+        check_choice("precision", self.precision, PRECISIONS)
         check_choice("optimiser", self.optimiser, OPTIMISERS)
         if self.n_train is not None and self.n_train < 1:
             raise ValueError(f"n_train must be positive or None, got {self.n_train}")
@@ -117,7 +122,7 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto",
         logs = fit(model, data, method, epochs=config.epochs,
                    batch_size=config.batch_size, lr=config.lr, optimiser=config.optimiser, seed=seed,
                    progress=progress, save_checkpoint=lambda state: cache.save("checkpoint", value=state, **key),
-                   load_checkpoint=lambda: checkpoint.value if checkpoint else None)
+                   load_checkpoint=lambda: checkpoint.value if checkpoint else None, precision=config.precision)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "logs": logs}
 
     stored = cache.get_or_compute("model", config, run, seed=seed, dataset=config.dataset)

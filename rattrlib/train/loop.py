@@ -13,6 +13,7 @@ from tqdm import tqdm
 from rattrlib.config import check_choice
 from rattrlib.data import ImageDataset
 from rattrlib.models import accuracy
+from rattrlib.precision import autocast, check_precision
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 
 OPTIMISERS = ("adam", "sgd")
@@ -44,18 +45,20 @@ def epoch_batches(data: ImageDataset, batch_size: int, seed: int) -> DataLoader:
 def fit(model: nn.Module, data: ImageDataset, method: TrainingMethod, *, epochs: int, batch_size: int = 128,
         lr: float = 1e-3, optimiser: str = "adam", seed: int = 0, progress: bool = True,
         save_checkpoint: SaveCheckpoint | None = None,
-        load_checkpoint: LoadCheckpoint | None = None) -> list[dict]:
+        load_checkpoint: LoadCheckpoint | None = None, precision: str = "fp32") -> list[dict]:
     """Train ``model`` in place with ``method`` on ``data`` for ``epochs``; return one log dict per epoch.
 
     Each log holds the epoch number, the batch mean of every loss term the method reports, the training
     accuracy after the epoch (on at most ``MONITOR_IMAGES`` training images), and the epoch's seconds. Batches
     are shuffled by a generator seeded with ``seed + epoch``; the torch RNG (random starts, noise) is saved with
     every checkpoint, so a run resumed from ``load_checkpoint()`` ends with the same weights as an uninterrupted
-    one.
+    one. ``precision`` (:mod:`rattrlib.precision`): the method's loss — forward passes, inner attacks,
+    attributions — runs under it; the optimiser step and the logged accuracy stay in fp32.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs ≥ 1, batch_size ≥ 1, lr > 0; got {epochs}, {batch_size}, {lr}")
     device = next(model.parameters()).device
+    check_precision(precision, device)
     opt = make_optimiser(optimiser, model, lr)
     method.prepare(model, data)
     logs: list[dict] = []
@@ -73,8 +76,9 @@ def fit(model: nn.Module, data: ImageDataset, method: TrainingMethod, *, epochs:
         model.train()
         for b, (x, y, index) in enumerate(tqdm(batches, desc=f"{method.name} epoch {epoch + 1}/{epochs}",
                                                disable=not progress, mininterval=2)):
-            loss, terms = method.loss(model, Batch(x.to(device), y.to(device), index),
-                                      Progress(epoch, epochs, b, len(batches)))
+            with autocast(precision, device):
+                loss, terms = method.loss(model, Batch(x.to(device), y.to(device), index),
+                                          Progress(epoch, epochs, b, len(batches)))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -76,7 +76,14 @@ def assert_rejected_before(tmp_path, chapter, cases, markers):
         assert guarded and all(c.get("execution_count") is None for c in guarded)
 
 
-@pytest.mark.parametrize("chapter", ["02_rar", "03_gali"])
+def test_rar_chapter_rejects_bad_parameters_before_training(tmp_path):
+    assert_rejected_before(tmp_path, "02_rar", [
+        ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"), ({"eps": 2.0}, "eps"),
+        ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"), ({"k": 1000}, "k=1000"),
+        ({"seeds": [0, 0]}, "repeats a seed")], ["rar.evaluate("])
+
+
+@pytest.mark.parametrize("chapter", ["03_gali"])
 def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, chapter):
     assert_rejected_before(tmp_path, chapter, [
         ({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),

@@ -83,7 +83,15 @@ def test_rar_chapter_rejects_bad_parameters_before_training(tmp_path):
         ({"seeds": [0, 0]}, "repeats a seed")], ["rar.evaluate("])
 
 
-@pytest.mark.parametrize("chapter", ["03_gali"])
+def test_gali_chapter_rejects_bad_parameters_before_training(tmp_path):
+    assert_rejected_before(tmp_path, "03_gali", [
+        ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"), ({"eps": 2.0}, "eps=2.0"),
+        ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"), ({"k_mnist": 1000}, "k_mnist=1000"),
+        ({"lams": [0.0, -1.0]}, "lams[1]=-1.0"), ({"sweep_dataset": "nope"}, "sweep_dataset='nope' is not valid"),
+        ({"seeds": [0, 0]}, "repeats a seed")], ["gali.evaluate("])
+
+
+@pytest.mark.parametrize("chapter", [])
 def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, chapter):
     assert_rejected_before(tmp_path, chapter, [
         ({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
@@ -93,25 +101,28 @@ def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, c
 def test_art_chapter_rejects_bad_parameters_before_training(tmp_path):
     assert_rejected_before(tmp_path, "04_art", [
         ({"dataset": "nope"}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
-        ({"betas": [10.0, -1.0]}, "betas"), ({"loc_dataset": "mnist"}, "loc_dataset='mnist'")],
-        ["evaluate_zoo_model("])
+        ({"betas": [10.0, -1.0]}, "betas[1]=-1.0"), ({"loc_dataset": "mnist"}, "loc_dataset='mnist'"),
+        ({"seeds": [0, 0]}, "repeats a seed"), ({"lams": 0.5}, "lams=0.5 must be a list")],
+        ["chapter.table1("])
 
 
 def test_ssr_chapter_rejects_bad_parameters_before_any_model(tmp_path):
     assert_rejected_before(tmp_path, "05_ssr", [
-        ({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"),
-        ({"exp2_dataset": "nope"}, "dataset='nope' is not valid"),
-        ({"eps_list": [2 / 255, 2.0]}, "eps"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
-        ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list"),
-        ({"scale_s_grid": [-1.0]}, "scale_s")], ["get_model("])
+        ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"),
+        ({"exp2_dataset": "nope"}, "exp2_dataset='nope' is not valid"),
+        ({"eps_list": [2 / 255, 2.0]}, "eps_list[1]"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
+        ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"),
+        ({"scale_s_grid": [-1.0]}, "scale_s_grid[0]"), ({"seeds": [0, 0]}, "repeats a seed")],
+        ["ssr.evaluate("])
 
 
 def test_sat_chapter_rejects_bad_parameters_before_training(tmp_path):
     assert_rejected_before(tmp_path, "06_sat", [
         ({"dataset": "nope"}, "dataset='nope' is not valid"),
-        ({"eps_table": [1, 2, 40]}, "eps (in /255)=40"),
-        ({"sources": ["box", "outline"]}, "source='outline' is not valid"),
-        ({"attributions": ["saliency"]}, "attribution='saliency' is not valid"),
+        ({"eps_table": [1, 2, 40]}, "eps_table[2] (in /255)=40"),
+        ({"sources": ["box", "outline"]}, "sources[1]='outline' is not valid"),
+        ({"attributions": ["saliency"]}, "attributions[0]='saliency' is not valid"),
         ({"combine": "both"}, "combine='both' is not valid"),
+        ({"seeds": [0, 0]}, "repeats a seed"),
         ({"train_steps": 3}, "give train_steps and train_alpha together"),
-        ({"train_steps": 3, "train_alpha": 20}, "train_alpha (in /255)=20")], ["train_cached(", "zoo_config("])
+        ({"train_steps": 3, "train_alpha": 20}, "train_alpha (in /255)=20")], ["sat.evaluate(", "sat.plot_"])

@@ -1,0 +1,611 @@
+"""Chapter 03, GALI (Gali, Sarkar & Balasubramanian, "Empowering a Robust Model with Stable and Object-Aligned
+Explanations"): teacher-aligned RAR and the attribution-aware (AA) metrics — its settings, its claims, and what the
+notebook shows.
+
+Rows (GALI Table 1 → rattr's zoo): **Nat** = ``natural``, **AT** = ``pgd_at`` (also the teacher), **RAR** =
+``ig_sum_norm``, **AT-start + Regularizer** = ``teacher_aligned`` started from the AT weights, **RAR-start +
+Regularizer** = ``teacher_aligned`` started from the RAR weights (same AT teacher). Each is evaluated with the
+RAR/GALI protocol (:func:`rattrlib.evaluation.evaluate_zoo_model`: clean and PGD-40 accuracy, IFIA top-k on IG,
+random sign noise of the same ε as the baseline), per training seed. The AA scores (GALI eq. 10–12) are computed
+here per image, for the IFIA run **and** the random run, against two references: the AT teacher's IG map (Table 1)
+and the object mask (Table 5). The λ sweep (Fig. 5) retrains AT-start + Regularizer per λ.
+
+>>> settings = GALISettings.resolve("cpu")
+>>> result = evaluate(settings)             # trains (or loads) and evaluates every model, cached
+>>> result.table1("fashion_mnist")          # paper | ours, mean ± seed spread, a random-noise row per model
+>>> claims_table(result.verdicts("fashion_mnist"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from rattrlib.chapters._common import budget_sentence, publish_verdicts
+from rattrlib.claims import RANDOM, Claim, Measurements, format_value, judge_all
+from rattrlib.config import resolve_device
+from rattrlib.data import load_dataset
+from rattrlib.evaluation import (IFIAProtocol, ModelEvaluation, evaluate_zoo_model, ifia_protocol, object_masks,
+                                 reference_maps)
+from rattrlib.metrics import aa_kendall, aa_spearman, aa_topk
+from rattrlib.plots import plot_maps_before_after
+from rattrlib.published import gali_table1, gali_table5
+from rattrlib.settings import ChapterSettings, choice, int_check, is_int, optional, real_check, sequence_of, setting
+from rattrlib.zoo import eval_pgd, get_model, zoo_config
+
+CHAPTER = "03_gali"
+PAPER = "GALI"
+
+#: datasets of the chapter (GALI's MNIST-family experiments; mnist10k is the offline 8k/2k subset of MNIST)
+GALI_DATASETS = ("fashion_mnist", "mnist10k", "mnist")
+#: the block of GALI's tables each dataset is compared with (MNIST-10k: full MNIST's)
+PAPER_DATASET = {"fashion_mnist": "fashion_mnist", "mnist10k": "mnist", "mnist": "mnist"}
+#: GALI's training budget of the teacher-aligned models in images seen: appendix 10.2 (Fashion-MNIST: 100k steps
+#: × batch 32) and 10.3 (MNIST: 90k steps × batch 50)
+PAPER_STEPS = {"fashion_mnist": (100_000, 32), "mnist": (90_000, 50)}
+PAPER_IMAGES = {d: steps * batch for d, (steps, batch) in PAPER_STEPS.items()}
+#: IFIA's top-k per dataset, GALI appendix 10.2 (Fashion-MNIST k = 100) and 10.3 (MNIST k = 200)
+TOPK = {"fashion_mnist": 100, "mnist10k": 200, "mnist": 200}
+
+AT_REG, RAR_REG = "AT-start + Regularizer", "RAR-start + Regularizer"
+#: GALI's rows → zoo methods
+ROWS = {"Nat": "natural", "AT": "pgd_at", AT_REG: "teacher_aligned", "RAR": "ig_sum_norm", RAR_REG: "teacher_aligned"}
+#: GALI's own names of the rows where they differ (MNIST block of Table 1; Table 5)
+TABLE1_NAMES = {"mnist": {RAR_REG: "RAR+Regularizer"}, "fashion_mnist": {}}
+TABLE5_NAMES = {AT_REG: "AT+Regularizer", RAR_REG: "RAR+Regularizer", "RAR": "RAR", "AT": "AT"}
+
+#: the AA metrics (GALI eq. 10, 11, 12) → the functions that compute them per image
+AA_METRICS = {"aa_topk": aa_topk, "aa_kendall": aa_kendall, "aa_spearman": aa_spearman}
+#: condition under which the unattacked AA value (= the goodness factor, similarity 1) is stored
+GOODNESS = "clean"
+
+
+def object_key(dataset: str) -> str:
+    """Measurements key of Table 5 (the object as reference) for ``dataset``."""
+    return f"{dataset} · object as reference"
+
+
+def sweep_key(dataset: str) -> str:
+    """Measurements key of the λ sweep (Fig. 5) on ``dataset``."""
+    return f"{dataset} · λ sweep"
+
+
+def sweep_row(lam: float) -> str:
+    """The row name of AT-start + Regularizer trained with ``lam``."""
+    return f"λ = {lam:g}"
+
+
+# -------------------------------------------------------------------------------------------------- settings
+
+def check_datasets(name: str, value) -> tuple:
+    values = sequence_of(lambda n, v: choice(*GALI_DATASETS)(n, v))(name, value)
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name}={value!r} repeats a dataset")
+    return values
+
+
+def check_k(name: str, value) -> int:
+    value = is_int(name, value, 1)
+    if value > 28 * 28:
+        raise ValueError(f"{name}={value!r} must be at most 784, the pixels of an MNIST-family map")
+    return value
+
+
+def check_lams(name: str, value) -> tuple:
+    lams = sequence_of(real_check(0, 10), min_length=2)(name, value)
+    if len(set(lams)) != len(lams):
+        raise ValueError(f"{name}={value!r} repeats a λ")
+    return tuple(sorted(float(lam) for lam in lams))
+
+
+def check_n_show(name: str, value) -> int:
+    value = is_int(name, value, 1)
+    if value > 10:
+        raise ValueError(f"{name}={value!r} must be at most 10 (images in the before/after figure)")
+    return value
+
+
+_COMMON = {"eps": None, "alpha": None, "attack_steps": None, "ig_steps": None, "k_fashion_mnist": 100,
+           "k_mnist": 200, "beta": 10.0, "mask_threshold": 0.1}
+
+
+@dataclasses.dataclass(frozen=True)
+class GALISettings(ChapterSettings):
+    """Settings of chapter 03 (every papermill parameter; None = the scale's preset, or for the attack's ε, α,
+    steps and IG points the dataset's RAR/GALI value)."""
+
+    datasets: tuple = setting(check_datasets, "datasets (fashion_mnist, mnist10k offline; mnist downloads)")
+    eps: Optional[float] = setting(optional(real_check(0, 1, low_open=True)),
+                                   "IFIA and random-baseline ℓ∞ budget; None: the dataset's (F-MNIST 0.1, MNIST 0.3)")
+    alpha: Optional[float] = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01 (GALI)")
+    attack_steps: Optional[int] = setting(optional(int_check(1)), "IFIA steps; None: the scale's (GALI 100)")
+    ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points in the attack and the maps")
+    k_fashion_mnist: int = setting(check_k, "top-k on Fashion-MNIST (GALI §10.2: 100)")
+    k_mnist: int = setting(check_k, "top-k on MNIST and MNIST-10k (GALI §10.3: 200)")
+    beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
+    n_eval: int = setting(int_check(2), "test images attacked per model and seed")
+    lams: tuple = setting(check_lams, "λ grid of the sweep (GALI Fig. 5)")
+    sweep_dataset: str = setting(choice(*GALI_DATASETS), "dataset of the λ sweep")
+    sweep_seeds: int = setting(int_check(1), "how many of the seeds the λ sweep is trained with (the first ones)")
+    mask_threshold: float = setting(real_check(0, 1), "Table 5's object mask: image intensity above this")
+    n_show: int = setting(check_n_show, "images in the before/after figure")
+
+    PRESETS = {
+        "smoke": {**_COMMON, "seeds": (0, 1), "datasets": ("fashion_mnist",), "n_eval": 32,
+                  "lams": (0.0, 1e-3, 1e-2), "sweep_dataset": "fashion_mnist", "sweep_seeds": 1, "n_show": 2},
+        # three seeds of every model the claims rest on, Fashion-MNIST only (as the RAR chapter, whose natural,
+        # PGD-AT and RAR models and evaluations this chapter then loads from the cache); the λ sweep on one seed
+        "cpu": {**_COMMON, "seeds": (0, 1, 2), "datasets": ("fashion_mnist",), "n_eval": 100,
+                "lams": (0.0, 1e-3, 1e-2), "sweep_dataset": "fashion_mnist", "sweep_seeds": 1, "n_show": 3},
+        "paper": {**_COMMON, "seeds": (0, 1, 2), "datasets": ("fashion_mnist", "mnist"), "n_eval": 1000,
+                  "lams": (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2), "sweep_dataset": "fashion_mnist",
+                  "sweep_seeds": 3, "n_show": 3},
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        for dataset in {*self.datasets, self.sweep_dataset}:
+            self.protocol(dataset)  # the attack settings of every dataset are valid, before any compute
+
+    def k(self, dataset: str) -> int:
+        """Top-k of the attack, the intersection and the AA goodness factor on ``dataset``."""
+        return self.k_fashion_mnist if dataset == "fashion_mnist" else self.k_mnist
+
+    def protocol(self, dataset: str) -> IFIAProtocol:
+        """The RAR/GALI evaluation of ``dataset`` at this scale (the same as the RAR chapter's, so the shared
+        models' evaluations come from the cache)."""
+        return ifia_protocol(dataset, self.scale, eps=self.eps, alpha=self.alpha, steps=self.attack_steps,
+                             ig_steps=self.ig_steps, k=self.k(dataset), beta=self.beta, n_eval=self.n_eval)
+
+    @property
+    def sweep_seed_list(self) -> tuple:
+        return self.seeds[:self.sweep_seeds]
+
+
+def row_overrides(dataset: str, row: str, scale: str) -> Optional[dict]:
+    """Zoo hyperparameter overrides of a row: RAR-start + Regularizer starts from the RAR model of the same seed
+    (the teacher's seed, which the start config inherits)."""
+    if row == RAR_REG:
+        return {"start": dataclasses.asdict(zoo_config(dataset, "ig_sum_norm", scale))}
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- claims
+
+SAYS_TRADEOFF = ("attributionally robust models have stabler attributions than adversarially trained models")
+SAYS_AT_ATTRIBUTION = ("a robust attribution regularizer boosts the model's attributional robustness substantially")
+SAYS_AT_RETAIN = ("a saliency alignment regularizer in a baseline adversarial robustness training framework, such as "
+                  "AT [18] allows the model to retain its adversarial robustness")
+SAYS_RAR_ADVERSARIAL = ("including a saliency alignment regularizer in a baseline attributional robustness training "
+                        "framework, such as RAR [7] … not only improves adversarial accuracy significantly")
+SAYS_RAR_RETAIN = "but it also helps the model retain its attributional robustness"
+SAYS_AA = ("We notice the attributional robustness of a model trained using the baseline attributionally robust "
+           "methods, such as RAR [7] … drops under these Attribution Aware evaluation schemes. We also observe that "
+           "a model's attributional robustness when trained using our method improves significantly under these "
+           "schemes.")
+SAYS_SPEARMAN = ("Training with this methodology has improved … attributional robustness, i.e., in terms of metrics "
+                 "used in literature like Top-K intersection, Kendall and Spearman correlations, and their "
+                 "corresponding attribution aware metrics")
+SAYS_OBJECT = ("we also studied the alignment of the attribution with the object itself, i.e., we take the input "
+               "itself as reference … We report these results in Table 5, supporting our claim.")
+SAYS_LAMBDA = ("a model's adversarial and attributional robustness improves with increasing values of λ up to a "
+               "certain point and then drops gradually … with the best value in the vicinity of 0.001")
+
+ORDERING = "an ordering: any difference in the claimed direction (margin 0; significance is the CI)"
+RETAIN = ("'retain': no loss beyond 1 point, the book's comparability band (GALI's own rows lose nothing on "
+          "this pair)")
+
+
+def _block(dataset: str) -> str:
+    return "F-MNIST" if PAPER_DATASET[dataset] == "fashion_mnist" else "MNIST"
+
+
+def _published(dataset: str, row: str, column: str) -> str:
+    """GALI Table 1's value of ``row`` in ``column`` (display units) as text."""
+    paper = PAPER_DATASET[dataset]
+    value = gali_table1(paper).loc[TABLE1_NAMES[paper].get(row, row), column]
+    return f"{value:.2f}" if "kendall" not in column else f"{value:.4f}"
+
+
+def _numbers(dataset: str, a: str, b: str, column: str, table: str = "Table 1") -> str:
+    label = {"adversarial_accuracy": "Adv. Acc.", "topk": "Top-K", "aa_topk": "AA-Top-K"}[column]
+    if table == "Table 5":
+        paper = gali_table5(PAPER_DATASET[dataset])
+        va, vb = (f"{paper.loc[TABLE5_NAMES[r], column]:.2f}" for r in (a, b))
+    else:
+        va, vb = _published(dataset, a, column), _published(dataset, b, column)
+    return f" ({table}, {_block(dataset)} {label}: {a} {va} vs {b} {vb})"
+
+
+def table1_claims(dataset: str) -> tuple:
+    """GALI Table 1 and §5's statements on ``dataset``: orderings (margin 0) where GALI says "improves" / "boosts"
+    / "stabler", not-worse by 1 point where it says "retain"; the AA-Top-K of every row against Nat's as pairwise
+    claims (the previous "Nat lowest" was a best-of-many)."""
+    d, pre = dataset, f"gali.{dataset}"
+    claims = [
+        Claim(f"{pre}.rar_topk_vs_at", PAPER, "Abstract; Table 1", SAYS_TRADEOFF + _numbers(d, "RAR", "AT", "topk"),
+              "topk_intersection", "RAR", "AT", "ifia_topk", margin_reason=ORDERING, dataset=d),
+        Claim(f"{pre}.atreg_topk_vs_at", PAPER, "§5; Table 1", SAYS_AT_ATTRIBUTION + _numbers(d, AT_REG, "AT", "topk"),
+              "topk_intersection", AT_REG, "AT", "ifia_topk", margin_reason=ORDERING, dataset=d),
+        Claim(f"{pre}.atreg_pgd_vs_at", PAPER, "§5; Table 1",
+              SAYS_AT_RETAIN + _numbers(d, AT_REG, "AT", "adversarial_accuracy"), "accuracy", AT_REG, "AT", "pgd",
+              relation="not_worse", margin=0.01, margin_reason=RETAIN, dataset=d),
+        Claim(f"{pre}.rarreg_pgd_vs_rar", PAPER, "§5; Table 1",
+              SAYS_RAR_ADVERSARIAL + _numbers(d, RAR_REG, "RAR", "adversarial_accuracy"), "accuracy", RAR_REG, "RAR",
+              "pgd", margin_reason=ORDERING, dataset=d),
+        Claim(f"{pre}.rarreg_topk_vs_rar", PAPER, "§5; Table 1", SAYS_RAR_RETAIN + _numbers(d, RAR_REG, "RAR", "topk"),
+              "topk_intersection", RAR_REG, "RAR", "ifia_topk", relation="not_worse", margin=0.01,
+              margin_reason=RETAIN, dataset=d),
+        Claim(f"{pre}.rarreg_aatopk_vs_rar", PAPER, "§5 (AA metrics); Table 1",
+              SAYS_AA + _numbers(d, RAR_REG, "RAR", "aa_topk"), "aa_topk", RAR_REG, "RAR", "ifia_topk",
+              margin_reason=ORDERING, dataset=d),
+        Claim(f"{pre}.atreg_aatopk_vs_at", PAPER, "§5 (AA metrics); Table 1",
+              SAYS_AA + _numbers(d, AT_REG, "AT", "aa_topk"), "aa_topk", AT_REG, "AT", "ifia_topk",
+              margin_reason=ORDERING, dataset=d),
+        Claim(f"{pre}.rarreg_aaspearman_vs_rar", PAPER, "§2, eq. 12",
+              SAYS_SPEARMAN + " (GALI publishes no AA-Spearman number)", "aa_spearman", RAR_REG, "RAR", "ifia_topk",
+              margin_reason=ORDERING, dataset=d),
+    ]
+    for row, tag in (("AT", "at"), (AT_REG, "atreg"), ("RAR", "rar"), (RAR_REG, "rarreg")):
+        claims.append(Claim(f"{pre}.{tag}_aatopk_vs_nat", PAPER, "Table 1",
+                            f"Nat's AA-Top-K is the lowest of Table 1{_numbers(d, row, 'Nat', 'aa_topk')}",
+                            "aa_topk", row, "Nat", "ifia_topk", margin_reason=ORDERING, dataset=d))
+    return tuple(claims)
+
+
+def table5_claims(dataset: str) -> tuple:
+    """GALI Table 5 (the object as reference): each regularised model against its start, on AA-Top-K."""
+    key, pre = object_key(dataset), f"gali.{dataset}.object"
+    return (
+        Claim(f"{pre}.atreg_aatopk_vs_at", PAPER, "§6; Table 5",
+              SAYS_OBJECT + _numbers(dataset, AT_REG, "AT", "aa_topk", "Table 5"), "aa_topk", AT_REG, "AT",
+              "ifia_topk", margin_reason=ORDERING, dataset=key),
+        Claim(f"{pre}.rarreg_aatopk_vs_rar", PAPER, "§6; Table 5",
+              SAYS_OBJECT + _numbers(dataset, RAR_REG, "RAR", "aa_topk", "Table 5"), "aa_topk", RAR_REG, "RAR",
+              "ifia_topk", margin_reason=ORDERING, dataset=key),
+    )
+
+
+def sweep_claims(dataset: str) -> tuple:
+    """GALI Fig. 5 / §6 "Effect of λ": robustness rises from λ = 0 to λ ≈ 10⁻³ and falls after it (at 10⁻², the
+    end of GALI's search interval), on PGD accuracy (adversarial) and top-k ∩ (attributional)."""
+    key, pre = sweep_key(dataset), f"gali.{dataset}.lambda"
+    best, none, high = sweep_row(1e-3), sweep_row(0.0), sweep_row(1e-2)
+    claims = []
+    for metric, under, tag in (("accuracy", "pgd", "pgd"), ("topk_intersection", "ifia_topk", "topk")):
+        claims.append(Claim(f"{pre}.{tag}_rises", PAPER, "§6; Fig. 5", SAYS_LAMBDA, metric, best, none, under,
+                            margin_reason=ORDERING + "; 'improves with increasing λ' from λ = 0", dataset=key))
+        claims.append(Claim(f"{pre}.{tag}_drops", PAPER, "§6; Fig. 5", SAYS_LAMBDA, metric, best, high, under,
+                            margin_reason=ORDERING + "; 'then drops' by λ = 0.01", dataset=key))
+    return tuple(claims)
+
+
+#: every claim of the chapter, per dataset (a claim whose rows were not run is skipped by the claims engine)
+CLAIMS = tuple(c for d in GALI_DATASETS for c in table1_claims(d) + table5_claims(d) + sweep_claims(d))
+
+
+# -------------------------------------------------------------------------------------- AA scores per image
+
+def aa_values(report, reference: torch.Tensor) -> dict:
+    """Per attacked image of ``report`` (a :class:`~rattrlib.attacks.RobustnessReport` with its result kept):
+    ``{metric: (values, image ids)}`` of GALI's AA-Top-K, AA-Kendall and AA-Spearman (eq. 10–12) of the clean vs
+    perturbed maps against ``reference`` (one map or bool object mask per attacked image), and the same with the
+    clean map on both sides under ``"goodness"`` (the goodness factor alone: similarity 1)."""
+    result = report.result
+    if result is None:
+        raise ValueError(f"{report.summary.index[0]}: no test image was classified correctly, so none was "
+                         f"attacked; raise n_eval")
+    if reference.shape != result.clean_map.shape:
+        raise ValueError(f"reference has shape {tuple(reference.shape)}, the maps {tuple(result.clean_map.shape)}")
+    images = np.flatnonzero(report.per_image["correct"].to_numpy())
+    clean, adv = result.clean_map, result.adv_map
+    out = {}
+    for metric, fn in AA_METRICS.items():
+        extra = (result.k,) if metric == "aa_topk" else ()
+        out[metric] = (fn(reference, clean, adv, *extra).numpy(), images)
+    out["goodness"] = (aa_topk(reference, clean, clean, result.k).numpy(), images)
+    return out
+
+
+def measure_aa(measurements: Measurements, evaluation: ModelEvaluation, reference: torch.Tensor, row: str,
+               seed: int, dataset: str) -> Measurements:
+    """Add the AA metrics of the IFIA run (under ``ifia_topk``) and of the random-sign run (under ``random``: the
+    same ε, images and reference) to ``measurements``, and the unattacked AA-Top-K (the goodness factor) under
+    ``clean``."""
+    if evaluation.ifia.result is None:
+        raise ValueError(f"{row} (seed {seed}, {dataset}): no test image was classified correctly, so none was "
+                         f"attacked and there are no AA scores; raise n_eval")
+    ifia_images = np.flatnonzero(evaluation.ifia.per_image["correct"].to_numpy())
+    random_images = np.flatnonzero(evaluation.random.per_image["correct"].to_numpy())
+    if not np.array_equal(ifia_images, random_images):
+        raise ValueError(f"{row}: the IFIA and random runs attacked different images")
+    for under, report in (("ifia_topk", evaluation.ifia), (RANDOM, evaluation.random)):
+        for metric, (values, images) in aa_values(report, reference).items():
+            if metric == "goodness":
+                if under == "ifia_topk":
+                    measurements.add(row, GOODNESS, "aa_topk", seed, values, dataset=dataset, images=images)
+                continue
+            measurements.add(row, under, metric, seed, values, dataset=dataset, images=images)
+    return measurements
+
+
+# ---------------------------------------------------------------------------------------------- the results
+
+#: Table 1's columns: (metric, condition) → (header, GALI Table 1 column or None)
+TABLE1_COLUMNS = {
+    ("accuracy", "clean"): ("clean accuracy (%)", "clean_accuracy"),
+    ("accuracy", "pgd"): ("PGD-40 accuracy (%)", "adversarial_accuracy"),
+    ("topk_intersection", None): ("top-k ∩ (%)", "topk"),
+    ("kendall_tau", None): ("Kendall τ", "kendall"),
+    ("spearman_rho", None): ("Spearman ρ", None),
+    ("aa_topk", None): ("AA top-k (%)", "aa_topk"),
+    ("aa_kendall", None): ("AA Kendall", "aa_kendall"),
+    ("aa_spearman", None): ("AA Spearman", None),
+}
+#: Table 5's columns (object as reference)
+TABLE5_COLUMNS = {
+    ("aa_topk", None): ("AA top-k (%)", "aa_topk"),
+    ("aa_kendall", None): ("AA Kendall", "aa_kendall"),
+    ("aa_spearman", None): ("AA Spearman", None),
+    ("aa_topk", GOODNESS): ("goodness: clean top-k on the object (%)", None),
+}
+#: the λ sweep's columns
+SWEEP_COLUMNS = {("accuracy", "clean"): "clean accuracy (%)", ("accuracy", "pgd"): "PGD-40 accuracy (%)",
+                 ("topk_intersection", "ifia_topk"): "top-k ∩ (%) · IFIA",
+                 ("topk_intersection", RANDOM): "top-k ∩ (%) · random",
+                 ("kendall_tau", "ifia_topk"): "Kendall τ · IFIA", ("aa_topk", "ifia_topk"): "AA top-k (%) · IFIA",
+                 ("aa_kendall", "ifia_topk"): "AA Kendall · IFIA"}
+
+NOISE = "  ↳ random ε-noise"
+
+
+def seed_summary(measurements: Measurements) -> pd.DataFrame:
+    """Mean over seeds of the per-seed means of every (dataset, row, under, metric), the std of the per-seed
+    means (ddof 1; 0 for one seed) and the number of seeds; NaN values (images not attacked, constant maps) are
+    left out of a seed's mean."""
+    keys = ["dataset", "row", "under", "metric"]
+    per_seed = measurements.frame.groupby(keys + ["seed"], sort=False)["value"].mean()
+    grouped = per_seed.groupby(level=keys, sort=False)
+    return pd.DataFrame({"mean": grouped.mean(), "seed_std": grouped.std(ddof=1).fillna(0.0),
+                         "n_seeds": grouped.size()})
+
+
+def _mean_spread(metric: str, stats: pd.Series) -> str:
+    mean = format_value(metric, stats["mean"])
+    return mean if stats["n_seeds"] < 2 else f"{mean} ± {format_value(metric, stats['seed_std'])}"
+
+
+def _paper_value(metric: str, published: float) -> str:
+    """GALI's percentages are in display units already; correlations as they are."""
+    return f"{published:.1f}" if metric in ("accuracy", "topk_intersection", "aa_topk") else f"{published:.3f}"
+
+
+@dataclasses.dataclass
+class GALIResult:
+    """Every (dataset, row, seed) evaluation of the chapter and of its λ sweep ((λ, seed)), the per-image
+    measurements the claims are judged on, and the seconds each model took in this run (training included)."""
+
+    settings: GALISettings
+    evaluations: dict
+    sweep: dict
+    measurements: Measurements
+    seconds: dict
+
+    def summary(self) -> pd.DataFrame:
+        """Per (dataset, row, condition, metric): ``mean`` over seeds of the per-seed means, ``seed_std`` (std
+        of the per-seed means) and ``n_seeds`` — what the tables show (the claims get their intervals from
+        :func:`rattrlib.claims.judge`)."""
+        if not hasattr(self, "_summary"):
+            self._summary = seed_summary(self.measurements)
+        return self._summary
+
+    def _table(self, key: str, rows, columns: dict, paper: Optional[pd.DataFrame], names: dict) -> pd.DataFrame:
+        """Paper | ours per row (mean ± seed spread), with a random-noise row under each model for every
+        similarity column (attacked by random sign noise of the same ε instead of IFIA)."""
+        summary = self.summary()
+        out = {}
+        for row in rows:
+            for noise in (False, True):
+                line = {}
+                for (metric, under), (header, theirs) in columns.items():
+                    condition = under or (RANDOM if noise else "ifia_topk")
+                    if noise and under is not None:
+                        line[(header, "ours")] = ""
+                    else:
+                        line[(header, "ours")] = _mean_spread(metric, summary.loc[(key, row, condition, metric)])
+                    if theirs is not None:
+                        name = names.get(row, row)
+                        published = (paper.loc[name, theirs] if paper is not None and name in paper.index
+                                     and not noise else None)
+                        line[(header, "paper")] = "–" if published is None else _paper_value(metric, published)
+                out[row + (NOISE if noise else "")] = line
+        frame = pd.DataFrame(out).T
+        frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+        order = [(h, s) for h, theirs in columns.values() for s in (("paper", "ours") if theirs else ("ours",))]
+        frame = frame[order]
+        frame.index.name = "model"
+        return frame
+
+    def table1(self, dataset: str) -> pd.DataFrame:
+        """GALI Table 1 | ours (the AT teacher's IG map as reference of the AA metrics)."""
+        paper = PAPER_DATASET[dataset]
+        return self._table(dataset, ROWS, TABLE1_COLUMNS, gali_table1(paper), TABLE1_NAMES[paper])
+
+    def table5(self, dataset: str) -> pd.DataFrame:
+        """GALI Table 5 | ours (the object mask as reference), with a random-noise row per model."""
+        return self._table(object_key(dataset), [AT_REG, RAR_REG, "RAR", "AT", "Nat"], TABLE5_COLUMNS,
+                           gali_table5(PAPER_DATASET[dataset]), TABLE5_NAMES)
+
+    def sweep_table(self) -> pd.DataFrame:
+        """The λ sweep: one row per λ (mean ± seed spread over the sweep's seeds)."""
+        summary = self.summary()
+        key = sweep_key(self.settings.sweep_dataset)
+        frame = pd.DataFrame({sweep_row(lam): {header: _mean_spread(metric, summary.loc[(key, sweep_row(lam), under,
+                                                                                          metric)])
+                                               for (metric, under), header in SWEEP_COLUMNS.items()}
+                              for lam in self.settings.lams}).T
+        frame.index.name = "AT-start + Regularizer"
+        return frame
+
+    def plot_sweep(self):
+        """GALI Fig. 5: clean and PGD accuracy, top-k ∩ and AA top-k (left, %), Kendall τ and AA Kendall (right)
+        against λ, means over the sweep's seeds with their spread."""
+        summary = self.summary()
+        key = sweep_key(self.settings.sweep_dataset)
+        lams = self.settings.lams
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        panels = ([("accuracy", "clean"), ("accuracy", "pgd"), ("topk_intersection", "ifia_topk"),
+                   ("aa_topk", "ifia_topk"), ("topk_intersection", RANDOM)],
+                  [("kendall_tau", "ifia_topk"), ("aa_kendall", "ifia_topk")])
+        for ax, panel in zip(axes, panels):
+            for metric, under in panel:
+                stats = [summary.loc[(key, sweep_row(lam), under, metric)] for lam in lams]
+                scale = 100.0 if metric in ("accuracy", "topk_intersection", "aa_topk") else 1.0
+                ax.errorbar(range(len(lams)), [scale * s["mean"] for s in stats],
+                            yerr=[scale * s["seed_std"] for s in stats], marker="o", capsize=3,
+                            label=SWEEP_COLUMNS[(metric, under)], linestyle="--" if under == RANDOM else "-")
+            ax.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
+            ax.set_xlabel("λ (saliency-matching weight)")
+            ax.legend(fontsize=7)
+        axes[0].set_ylabel("%")
+        axes[1].set_ylabel("correlation")
+        seeds = self.settings.sweep_seed_list
+        fig.suptitle(f"AT-start + Regularizer on {self.settings.sweep_dataset}: effect of λ "
+                     f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+        fig.tight_layout()
+        return fig
+
+    def plot_maps(self, dataset: str, seed: Optional[int] = None):
+        """GALI Fig. 3/4: IG maps before / after the IFIA attack for AT, RAR and the two regularised models."""
+        seed = self.settings.seeds[0] if seed is None else seed
+        shown = {row: self.evaluations[dataset, row, seed] for row in ("AT", "RAR", RAR_REG, AT_REG)}
+        fig = plot_maps_before_after(shown, n_show=self.settings.n_show)
+        fig.suptitle(f"{dataset}, seed {seed}: IG map before / after the IFIA top-k attack "
+                     f"(ε = {self.settings.protocol(dataset).eps:g})", y=1.02)
+        return fig
+
+    def protocol_note(self, dataset: str) -> str:
+        """What differs from GALI's evaluation (appendix 10.2 / 10.3), and what the tables rest on."""
+        p = self.settings.protocol(dataset)
+        pgd = eval_pgd(dataset)
+        seeds = self.settings.seeds
+        data = ("MNIST-10k (an 8k train / 2k test subset of MNIST; GALI: full MNIST)" if dataset == "mnist10k"
+                else dataset)
+        return (f"Protocol ({dataset}): data {data}; IFIA top-k on IG with ε = {p.eps:g}, α = {p.alpha:g}, "
+                f"{p.steps} steps (GALI 100), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
+                f"β = {p.beta:g}, on {p.n_eval} stratified test images per seed, attacked where classified "
+                f"correctly; '↳ random ε-noise' rows: random sign noise of the same ε on the same images, scored "
+                f"with the same metrics and references (GALI reports no random baseline). AA metrics (eq. 10–12): "
+                f"Table 1 takes the AT teacher's IG map of the same seed as reference (so AT's AA scores equal its "
+                f"plain ones), Table 5 the object mask (intensity > {self.settings.mask_threshold:g}). "
+                f"PGD-{pgd['steps']} (α = {pgd['alpha']:g}, random start) on {p.n_pgd or 'all'} test images "
+                f"(GALI: PGD-100); clean accuracy on {p.n_clean or 'all'}. Ours: mean ± std over {len(seeds)} "
+                f"training seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).")
+
+    def budget(self, dataset: str, seeds: Optional[tuple] = None, rows: tuple = (AT_REG, RAR_REG)) -> str:
+        """The training budget the verdicts on ``dataset`` rest on: the regularised models' images seen against
+        GALI's (appendix 10.2 / 10.3)."""
+        scale, seeds = self.settings.scale, seeds or self.settings.seeds
+        configs = {row: zoo_config(dataset, ROWS[row], scale, seed=seeds[0], overrides=row_overrides(dataset, row,
+                                                                                                     scale))
+                   for row in rows}
+        paper = PAPER_DATASET[dataset]
+        fine_tune, teacher = configs[rows[0]], zoo_config(dataset, "pgd_at", scale)
+        steps, batch = PAPER_STEPS[paper]
+        return (f"[{dataset}] " + budget_sentence(configs, PAPER_IMAGES[paper], PAPER, seeds)
+                + f" Fine-tuned from the AT{' / RAR' if RAR_REG in rows else ''} model of each seed: {_steps(fine_tune)} Adam steps of batch "
+                  f"{fine_tune.batch_size} at lr {fine_tune.lr:g} (GALI: {steps // 1000}k steps of batch {batch} "
+                  f"at lr 1e-4); the AT teacher: {teacher.epochs} ep. on {teacher.n_train or 'all'} images.")
+
+    def sweep_budget(self) -> str:
+        """The training budget of the λ sweep (AT-start + Regularizer per λ, on the sweep's seeds)."""
+        return self.budget(self.settings.sweep_dataset, self.settings.sweep_seed_list, (AT_REG,))
+
+    def verdicts(self, dataset: Optional[str] = None) -> list:
+        """The claims whose rows were run, judged raw and net of the random baseline; ``dataset`` selects one
+        dataset's (Table 1, Table 5 and, on the sweep dataset, Fig. 5)."""
+        if not hasattr(self, "_verdicts"):
+            verdicts = []
+            for d in self.settings.datasets:
+                budget = self.budget(d)
+                mine = [c for c in CLAIMS if c.dataset in (d, object_key(d))]
+                verdicts += judge_all(mine, self.measurements, budget=budget)
+            d = self.settings.sweep_dataset
+            lam_claims = [c for c in CLAIMS if c.dataset == sweep_key(d)]
+            verdicts += judge_all(lam_claims, self.measurements,
+                                  budget=self.sweep_budget())
+            self._verdicts = verdicts
+        if dataset is None:
+            return self._verdicts
+        return [v for v in self._verdicts if v.claim.dataset in (dataset, object_key(dataset))]
+
+    def sweep_verdicts(self) -> list:
+        return [v for v in self.verdicts() if v.claim.dataset == sweep_key(self.settings.sweep_dataset)]
+
+    def publish(self):
+        """Save every verdict for the book's front page."""
+        return publish_verdicts(self.verdicts(), CHAPTER, self.settings.scale)
+
+    def seconds_table(self) -> pd.DataFrame:
+        """Seconds to train (or load) and evaluate each model in this run, per seed."""
+        frame = pd.Series(self.seconds).unstack(-1)
+        frame.columns.name = "seed"
+        return frame.round(1)
+
+
+def _steps(config) -> int:
+    """Optimiser steps of a training config (its epochs × batches of its training subset)."""
+    n = config.n_train or len(load_dataset(config.dataset, "train"))
+    return config.epochs * -(-n // config.batch_size)
+
+
+def _evaluate_row(settings: GALISettings, dataset: str, row: str, seed: int, device: str, progress: bool,
+                  overrides: Optional[dict] = None) -> ModelEvaluation:
+    return evaluate_zoo_model(dataset, ROWS[row], settings.protocol(dataset), scale=settings.scale, seed=seed,
+                              device=device, progress=progress, overrides=overrides)
+
+
+def evaluate(settings: GALISettings, progress: bool = False) -> GALIResult:
+    """Train (or load) and evaluate every (dataset, row, seed) of ``settings`` and the λ sweep (cached per model,
+    protocol and seed); collect per image the accuracies, top-k ∩, τ, ρ under IFIA and random noise, and the AA
+    metrics against the AT teacher (key ``dataset``) and the object (key :func:`object_key`)."""
+    device = resolve_device(settings.device)
+    measurements, evaluations, sweep, seconds = Measurements(), {}, {}, {}
+    metrics = ("topk_intersection", "kendall_tau", "spearman_rho")
+    for dataset in settings.datasets:
+        protocol = settings.protocol(dataset)
+        for seed in settings.seeds:
+            teacher, _ = get_model(dataset, "pgd_at", settings.scale, seed=seed, device=device, progress=progress)
+            for row in ROWS:
+                start = time.perf_counter()
+                ev = _evaluate_row(settings, dataset, row, seed, device, progress,
+                                   row_overrides(dataset, row, settings.scale))
+                seconds[dataset, row, seed] = time.perf_counter() - start
+                evaluations[dataset, row, seed] = ev
+                ev.measure(measurements, row, seed, dataset=dataset, metrics=metrics)
+                measure_aa(measurements, ev, reference_maps(ev, teacher, protocol), row, seed, dataset)
+                measure_aa(measurements, ev, object_masks(ev, settings.mask_threshold), row, seed,
+                           object_key(dataset))
+    dataset, key = settings.sweep_dataset, sweep_key(settings.sweep_dataset)
+    for seed in settings.sweep_seed_list:
+        teacher, _ = get_model(dataset, "pgd_at", settings.scale, seed=seed, device=device, progress=progress)
+        for lam in settings.lams:
+            start = time.perf_counter()
+            ev = _evaluate_row(settings, dataset, AT_REG, seed, device, progress, {"lam": lam})
+            seconds[key, sweep_row(lam), seed] = time.perf_counter() - start
+            sweep[lam, seed] = ev
+            ev.measure(measurements, sweep_row(lam), seed, dataset=key)
+            measure_aa(measurements, ev, reference_maps(ev, teacher, settings.protocol(dataset)), sweep_row(lam),
+                       seed, key)
+    return GALIResult(settings, evaluations, sweep, measurements, seconds)
+
+
+__all__ = ["AA_METRICS", "CLAIMS", "GALIResult", "GALISettings", "GALI_DATASETS", "PAPER_IMAGES", "ROWS", "TOPK",
+           "aa_values", "evaluate", "measure_aa", "object_key", "row_overrides", "sweep_claims", "sweep_key",
+           "sweep_row", "table1_claims", "table5_claims"]

@@ -1,0 +1,132 @@
+"""Chapter 03 (GALI): settings validation, the claims as declared, and the per-image AA scores."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rattrlib.chapters import gali
+from rattrlib.claims import RANDOM, Measurements, judge_all
+from rattrlib.metrics import aa_kendall, aa_topk
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"),
+    ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"),
+    ({"datasets": ["fashion_mnist", "fashion_mnist"]}, "repeats a dataset"),
+    ({"eps": 2.0}, "eps=2.0"),
+    ({"k_mnist": 1000}, "k_mnist=1000"),
+    ({"k_fashion_mnist": 0}, "k_fashion_mnist"),
+    ({"lams": [0.001]}, "lams"),
+    ({"lams": [0.0, -1.0]}, "lams[1]=-1.0"),
+    ({"lams": [0.001, 0.001]}, "repeats a λ"),
+    ({"sweep_dataset": "cifar10"}, "sweep_dataset='cifar10' is not valid"),
+    ({"sweep_seeds": 0}, "sweep_seeds"),
+    ({"mask_threshold": 1.5}, "mask_threshold=1.5"),
+    ({"n_show": 11}, "n_show=11"),
+    ({"seeds": [0, 0]}, "repeats a seed"),
+    ({"lam": 0.1}, "unknown parameter"),
+])
+def test_settings_reject_bad_values_naming_the_parameter(params, message):
+    with pytest.raises(ValueError) as err:
+        gali.GALISettings.resolve("smoke", **params)
+    assert message in str(err.value)
+
+
+def test_presets_per_scale_and_k_per_dataset():
+    cpu = gali.GALISettings.resolve("cpu")
+    assert cpu.seeds == (0, 1, 2) and cpu.datasets == ("fashion_mnist",)
+    assert gali.GALISettings.resolve("smoke").seeds == (0, 1)
+    # GALI §10.2 / §10.3: k = 100 on Fashion-MNIST, 200 on MNIST
+    assert cpu.protocol("fashion_mnist").k == 100
+    assert cpu.protocol("mnist10k").k == 200 and cpu.protocol("mnist").k == 200
+    assert cpu.protocol("mnist10k").eps == 0.3 and cpu.protocol("fashion_mnist").eps == 0.1
+    assert gali.GALISettings.resolve("cpu", lams=[0.01, 0.0]).lams == (0.0, 0.01)
+    assert gali.GALISettings.resolve("cpu", seeds=[3, 4], sweep_seeds=5).sweep_seed_list == (3, 4)
+    paper = gali.GALISettings.resolve("paper")
+    assert paper.datasets == ("fashion_mnist", "mnist") and paper.attack_steps is None
+
+
+def test_paper_budget_is_galis_appendix():
+    assert gali.PAPER_IMAGES == {"fashion_mnist": 100_000 * 32, "mnist": 90_000 * 50}
+
+
+def test_claims_construct_with_unique_ids_and_reasoned_margins():
+    ids = [c.id for c in gali.CLAIMS]
+    assert len(ids) == len(set(ids))
+    for c in gali.CLAIMS:
+        assert c.paper == "GALI" and c.margin_reason
+        assert c.margin == (0.01 if c.relation == "not_worse" else 0.0)
+    # "retain" claims are not-worse by 1 point; the rest are orderings
+    retain = {c.id for c in gali.CLAIMS if c.relation == "not_worse"}
+    assert retain == {f"gali.{d}.{x}" for d in gali.GALI_DATASETS for x in ("atreg_pgd_vs_at", "rarreg_topk_vs_rar")}
+    # the old best-of-five "Nat lowest" is four pairwise claims per dataset
+    nat = [c for c in gali.CLAIMS if c.b == "Nat" and c.dataset == "fashion_mnist"]
+    assert sorted(c.a for c in nat) == sorted(r for r in gali.ROWS if r != "Nat")
+    # AA-Spearman, Table 5 and the λ sweep each have claims
+    assert any(c.metric == "aa_spearman" for c in gali.CLAIMS)
+    assert any(c.dataset == gali.object_key("mnist") for c in gali.CLAIMS)
+    sweep = [c for c in gali.CLAIMS if c.dataset == gali.sweep_key("fashion_mnist")]
+    assert {(c.a, c.b) for c in sweep} == {("λ = 0.001", "λ = 0"), ("λ = 0.001", "λ = 0.01")}
+    # the quoted numbers are GALI's own
+    assert "72.08 vs AT 46.12" in next(c.says for c in gali.CLAIMS if c.id == "gali.fashion_mnist.rar_topk_vs_at")
+
+
+class _Report:
+    """A stand-in for a RobustnessReport: per-image correctness and the attack result's maps."""
+
+    def __init__(self, correct, clean, adv, k):
+        self.per_image = pd.DataFrame({"correct": correct})
+        self.summary = pd.DataFrame(index=["stub"])
+        self.result = type("R", (), {"clean_map": clean, "adv_map": adv, "k": k})()
+
+
+def test_aa_values_are_the_metrics_per_attacked_image():
+    g = torch.Generator().manual_seed(0)
+    clean, adv, ref = (torch.rand(3, 6, 6, generator=g) for _ in range(3))
+    report = _Report([True, False, True, True], clean, adv, k=5)
+    out = gali.aa_values(report, ref)
+    values, images = out["aa_topk"]
+    assert list(images) == [0, 2, 3]
+    np.testing.assert_allclose(values, aa_topk(ref, clean, adv, 5).numpy())
+    np.testing.assert_allclose(out["aa_kendall"][0], aa_kendall(ref, clean, adv).numpy())
+    # the goodness factor: the unattacked AA top-k, i.e. top-k(R) ∩ top-k(A)
+    from rattrlib.metrics import topk_intersection
+    np.testing.assert_allclose(out["goodness"][0], topk_intersection(ref, clean, 5).numpy())
+    with pytest.raises(ValueError, match="shape"):
+        gali.aa_values(report, ref[:2])
+
+
+def test_measure_aa_adds_attack_random_and_goodness_rows_that_the_claims_engine_judges():
+    g = torch.Generator().manual_seed(1)
+    measurements = Measurements()
+    for row, shift in (("AT", 0.0), (gali.AT_REG, 0.5)):
+        for seed in (0, 1):
+            clean = torch.rand(6, 5, 5, generator=g)
+            adv = clean + (1 - shift) * torch.rand(6, 5, 5, generator=g)
+            noisy = clean + 0.1 * torch.rand(6, 5, 5, generator=g)
+            ev = type("E", (), {"ifia": _Report([True] * 6, clean, adv, 5),
+                                "random": _Report([True] * 6, clean, noisy, 5)})()
+            gali.measure_aa(measurements, ev, clean.clone(), row, seed, "fashion_mnist")
+    frame = measurements.frame
+    assert set(frame["under"]) == {"ifia_topk", RANDOM, "clean"}
+    assert set(frame[frame["under"] == "clean"]["metric"]) == {"aa_topk"}
+    claim = next(c for c in gali.CLAIMS if c.id == "gali.fashion_mnist.atreg_aatopk_vs_at")
+    (verdict,) = judge_all([claim], measurements, n_boot=200)
+    assert verdict.n_seeds == 2 and verdict.net_verdict is not None
+
+
+def test_seed_summary_is_mean_and_spread_of_per_seed_means():
+    m = Measurements()
+    m.add("AT", "pgd", "accuracy", 0, [1, 0, np.nan, 1])
+    m.add("AT", "pgd", "accuracy", 1, [0, 0, 1, 1])
+    s = gali.seed_summary(m).loc[("", "AT", "pgd", "accuracy")]
+    assert s["mean"] == pytest.approx((2 / 3 + 0.5) / 2)
+    assert s["seed_std"] == pytest.approx(np.std([2 / 3, 0.5], ddof=1))
+    assert s["n_seeds"] == 2
+
+
+def test_rar_start_starts_from_the_rar_model():
+    overrides = gali.row_overrides("fashion_mnist", gali.RAR_REG, "smoke")
+    assert overrides["start"]["method"] == "ig_sum_norm"
+    assert gali.row_overrides("fashion_mnist", gali.AT_REG, "smoke") is None

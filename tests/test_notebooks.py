@@ -91,13 +91,6 @@ def test_gali_chapter_rejects_bad_parameters_before_training(tmp_path):
         ({"seeds": [0, 0]}, "repeats a seed")], ["gali.evaluate("])
 
 
-@pytest.mark.parametrize("chapter", [])
-def test_reproduction_chapters_reject_bad_parameters_before_training(tmp_path, chapter):
-    assert_rejected_before(tmp_path, chapter, [
-        ({"datasets": ["fashion_mnist", "nope"]}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
-        ({"datasets": "fashion_mnist"}, "datasets must be a non-empty list")], ["evaluate_zoo_model("])
-
-
 def test_art_chapter_rejects_bad_parameters_before_training(tmp_path):
     assert_rejected_before(tmp_path, "04_art", [
         ({"dataset": "nope"}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),

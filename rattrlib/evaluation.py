@@ -189,7 +189,6 @@ def evaluate_model(model: nn.Module, test: ImageDataset, pgd: dict, protocol: IF
     """Evaluate ``model`` on ``test``: clean accuracy on a stratified ``protocol.n_clean`` (None: all of it);
     PGD ``pgd`` — kwargs of :class:`~rattrlib.attacks.PGD` — on a stratified ``protocol.n_pgd``; IFIA and
     random sign on a stratified ``protocol.n_eval``; every subset drawn with ``seed``."""
-    device = next(model.parameters()).device
     clean_set = test.subset(protocol.n_clean, seed=seed)
     with eval_mode(model):
         clean = (predict(model, clean_set.images) == clean_set.labels).numpy()

@@ -16,6 +16,8 @@ import dataclasses
 import math
 from typing import Any, Callable, ClassVar, Mapping
 
+import pandas as pd
+
 from rattrlib.config import DEVICES, SCALES, check_choice, check_int, check_positive, check_range, check_real
 
 
@@ -26,8 +28,16 @@ def is_int(name: str, value: Any, low: int = 1) -> int:
     return check_int(name, value, low)
 
 
-def int_check(low: int = 1) -> Callable:
-    return lambda name, value: is_int(name, value, low)
+def int_check(low: int = 1, high: int | None = None) -> Callable:
+    """An int in [low, high] (``high`` None: no upper bound)."""
+
+    def run(name: str, value) -> int:
+        value = is_int(name, value, low)
+        if high is not None and value > high:
+            raise ValueError(f"{name}={value!r} must be at most {high}")
+        return value
+
+    return run
 
 
 def real_check(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False) -> Callable:
@@ -43,15 +53,19 @@ def choice(*choices) -> Callable:
     return lambda name, value: check_choice(name, value, choices)
 
 
-def sequence_of(check: Callable, *, min_length: int = 1) -> Callable:
-    """A list or tuple (not a string) of values passing ``check``, returned as a tuple."""
+def sequence_of(check: Callable, *, min_length: int = 1, distinct: str | None = None) -> Callable:
+    """A list or tuple (not a string) of values passing ``check``, returned as a tuple; with ``distinct`` (what an
+    entry is called: "seed", "dataset") a repeated entry is refused."""
 
     def run(name: str, value):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ValueError(f"{name}={value!r} must be a list, e.g. [{name}_1, {name}_2]")
         if len(value) < min_length:
             raise ValueError(f"{name}={value!r} needs at least {min_length} entries")
-        return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
+        values = tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
+        if distinct and len(set(values)) != len(values):
+            raise ValueError(f"{name}={value!r} repeats a {distinct}")
+        return values
 
     return run
 
@@ -66,11 +80,7 @@ def setting(check: Callable, doc: str = "") -> Any:
     return dataclasses.field(default=None, metadata={"check": check, "doc": doc})
 
 
-def check_seeds(name: str, value) -> tuple:
-    seeds = sequence_of(int_check(0))(name, value)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"{name}={value!r} repeats a seed")
-    return seeds
+check_seeds = sequence_of(int_check(0), distinct="seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +88,9 @@ class ChapterSettings:
     """Base of every chapter's settings: ``scale``, ``seeds`` (models of the claims are trained and evaluated
     once per seed), ``device``. Subclasses add fields made with :func:`setting` and a :attr:`PRESETS` table."""
 
-    scale: str = "cpu"
+    scale: str = dataclasses.field(default="cpu", metadata={"doc": "smoke (tests) | cpu (the book) | paper (GPU)"})
     seeds: tuple = setting(check_seeds, "training seeds of the models the claims rest on")
-    device: str = "auto"
+    device: str = dataclasses.field(default="auto", metadata={"doc": "auto | cpu | cuda"})
 
     #: per scale, the value of every field left None
     PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {s: {"seeds": (0,)} for s in SCALES}
@@ -115,10 +125,8 @@ class ChapterSettings:
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def describe(self) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+    def describe(self) -> pd.DataFrame:
         """The settings as a two-column table (parameter, value) with each field's description."""
-        import pandas as pd
-
         return pd.DataFrame([{"parameter": f.name, "value": getattr(self, f.name), "meaning": f.metadata.get("doc", "")}
                              for f in dataclasses.fields(self)]).set_index("parameter")
 

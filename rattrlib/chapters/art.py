@@ -27,8 +27,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown
 
-from rattrlib.claims import RANDOM, Claim, Measurements, check_claims, claims_table, format_value, judge_all, \
-    metric_label
+from rattrlib.claims import RANDOM, Claim, Measurements, check_claims, claims_table, format_value, judge_all
 from rattrlib.chapters._common import budget_sentence, publish_verdicts
 from rattrlib.corruptions import CORRUPTIONS, SEVERITIES
 from rattrlib.data import load_dataset

@@ -36,7 +36,7 @@ from rattrlib.evaluation import (IFIAProtocol, ModelEvaluation, evaluate_zoo_mod
 from rattrlib.metrics import aa_kendall, aa_spearman, aa_topk
 from rattrlib.plots import plot_maps_before_after
 from rattrlib.published import gali_table1, gali_table5
-from rattrlib.settings import ChapterSettings, choice, int_check, is_int, optional, real_check, sequence_of, setting
+from rattrlib.settings import ChapterSettings, choice, int_check, optional, real_check, sequence_of, setting
 from rattrlib.zoo import eval_pgd, get_model, zoo_config
 
 CHAPTER = "03_gali"
@@ -83,32 +83,9 @@ def sweep_row(lam: float) -> str:
 
 # -------------------------------------------------------------------------------------------------- settings
 
-def check_datasets(name: str, value) -> tuple:
-    values = sequence_of(lambda n, v: choice(*GALI_DATASETS)(n, v))(name, value)
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name}={value!r} repeats a dataset")
-    return values
-
-
-def check_k(name: str, value) -> int:
-    value = is_int(name, value, 1)
-    if value > 28 * 28:
-        raise ValueError(f"{name}={value!r} must be at most 784, the pixels of an MNIST-family map")
-    return value
-
-
 def check_lams(name: str, value) -> tuple:
-    lams = sequence_of(real_check(0, 10), min_length=2)(name, value)
-    if len(set(lams)) != len(lams):
-        raise ValueError(f"{name}={value!r} repeats a λ")
-    return tuple(sorted(float(lam) for lam in lams))
-
-
-def check_n_show(name: str, value) -> int:
-    value = is_int(name, value, 1)
-    if value > 10:
-        raise ValueError(f"{name}={value!r} must be at most 10 (images in the before/after figure)")
-    return value
+    """At least two distinct λ values in [0, 10], sorted."""
+    return tuple(sorted(sequence_of(real_check(0, 10), min_length=2, distinct="λ")(name, value)))
 
 
 _COMMON = {"eps": None, "alpha": None, "attack_steps": None, "ig_steps": None, "k_fashion_mnist": 100,
@@ -120,21 +97,21 @@ class GALISettings(ChapterSettings):
     """Settings of chapter 03 (every papermill parameter; None = the scale's preset, or for the attack's ε, α,
     steps and IG points the dataset's RAR/GALI value)."""
 
-    datasets: tuple = setting(check_datasets, "datasets (fashion_mnist, mnist10k offline; mnist downloads)")
+    datasets: tuple = setting(sequence_of(choice(*GALI_DATASETS), distinct="dataset"), "datasets (fashion_mnist, mnist10k offline; mnist downloads)")
     eps: Optional[float] = setting(optional(real_check(0, 1, low_open=True)),
                                    "IFIA and random-baseline ℓ∞ budget; None: the dataset's (F-MNIST 0.1, MNIST 0.3)")
     alpha: Optional[float] = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01 (GALI)")
     attack_steps: Optional[int] = setting(optional(int_check(1)), "IFIA steps; None: the scale's (GALI 100)")
     ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points in the attack and the maps")
-    k_fashion_mnist: int = setting(check_k, "top-k on Fashion-MNIST (GALI §10.2: 100)")
-    k_mnist: int = setting(check_k, "top-k on MNIST and MNIST-10k (GALI §10.3: 200)")
+    k_fashion_mnist: int = setting(int_check(1, 28 * 28), "top-k on Fashion-MNIST (GALI §10.2: 100)")
+    k_mnist: int = setting(int_check(1, 28 * 28), "top-k on MNIST and MNIST-10k (GALI §10.3: 200)")
     beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
     n_eval: int = setting(int_check(2), "test images attacked per model and seed")
     lams: tuple = setting(check_lams, "λ grid of the sweep (GALI Fig. 5)")
     sweep_dataset: str = setting(choice(*GALI_DATASETS), "dataset of the λ sweep")
     sweep_seeds: int = setting(int_check(1), "how many of the seeds the λ sweep is trained with (the first ones)")
     mask_threshold: float = setting(real_check(0, 1), "Table 5's object mask: image intensity above this")
-    n_show: int = setting(check_n_show, "images in the before/after figure")
+    n_show: int = setting(int_check(1, 10), "images in the before/after figure")
 
     PRESETS = {
         "smoke": {**_COMMON, "seeds": (0, 1), "datasets": ("fashion_mnist",), "n_eval": 32,

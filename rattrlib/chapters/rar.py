@@ -28,7 +28,7 @@ from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
 from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model, ifia_protocol
 from rattrlib.published import gali_table1
-from rattrlib.settings import (ChapterSettings, choice, int_check, is_int, optional, real_check, sequence_of,
+from rattrlib.settings import (ChapterSettings, choice, int_check, optional, real_check, sequence_of,
                                setting)
 from rattrlib.zoo import eval_pgd, get_model, zoo_config
 
@@ -64,49 +64,23 @@ PAPER_COLUMNS = {("accuracy", "clean"): "clean_accuracy", ("accuracy", "pgd"): "
                  ("topk_intersection", "ifia_topk"): "topk", ("kendall_tau", "ifia_topk"): "kendall"}
 
 
-def check_unique_choices(choices: tuple) -> callable:
-    """A non-empty list of distinct values among ``choices``."""
-
-    def run(name: str, value):
-        values = sequence_of(choice(*choices))(name, value)
-        if len(set(values)) != len(values):
-            raise ValueError(f"{name}={value!r} repeats an entry")
-        return values
-
-    return run
-
-
-def check_n_show(name: str, value) -> int:
-    value = is_int(name, value, 1)
-    if value > 10:
-        raise ValueError(f"{name}={value!r} must be at most 10 (images in the before/after figure)")
-    return value
-
-
-def check_k(name: str, value) -> int:
-    value = is_int(name, value, 1)
-    if value > 28 * 28:
-        raise ValueError(f"{name}={value!r} must be at most 784, the pixels of an MNIST-family map")
-    return value
-
-
 @dataclasses.dataclass(frozen=True)
 class RARSettings(ChapterSettings):
     """Settings of chapter 02 (every papermill parameter; None = the scale's preset, or for the attack's ε, α,
     steps, IG points and k the dataset's RAR/GALI value)."""
 
-    datasets: tuple = setting(check_unique_choices(RAR_DATASETS),
+    datasets: tuple = setting(sequence_of(choice(*RAR_DATASETS), distinct="dataset"),
                               "datasets (fashion_mnist, mnist10k offline; mnist downloads)")
-    methods: tuple = setting(check_unique_choices(RAR_METHODS), "rows: natural, pgd_at, ig_norm, ig_sum_norm")
+    methods: tuple = setting(sequence_of(choice(*RAR_METHODS), distinct="method"), "rows: natural, pgd_at, ig_norm, ig_sum_norm")
     eps: Optional[float] = setting(optional(real_check(0, 1, low_open=True)),
                                    "IFIA and random-baseline ℓ∞ budget; None: the dataset's (F-MNIST 0.1, MNIST 0.3)")
     alpha: Optional[float] = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01 (RAR/GALI)")
     attack_steps: Optional[int] = setting(optional(int_check(1)), "IFIA steps; None: the scale's (RAR/GALI 100)")
     ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points in the attack and the maps")
-    k: Optional[int] = setting(optional(check_k), "top-k; None: the dataset's (GALI: F-MNIST 100, MNIST 200)")
+    k: Optional[int] = setting(optional(int_check(1, 28 * 28)), "top-k; None: the dataset's (GALI: F-MNIST 100, MNIST 200)")
     beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
     n_eval: int = setting(int_check(2), "test images attacked per model and seed")
-    n_show: int = setting(check_n_show, "images in the before/after figure")
+    n_show: int = setting(int_check(1, 10), "images in the before/after figure")
 
     PRESETS = {
         "smoke": {"seeds": (0, 1), "datasets": ("fashion_mnist",), "methods": RAR_METHODS, "eps": None,

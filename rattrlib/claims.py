@@ -243,11 +243,13 @@ class Measurements:
         for key, group in self.frame.groupby(["dataset", "row", "under", "metric"], sort=False):
             table = group.pivot(index="image", columns="seed", values="value")
             mean, low, high = bootstrap_mean(table, n_boot=n_boot, seed=seed, confidence=confidence)
-            per_seed = np.nanmean(table.to_numpy(), axis=0)
+            finite = np.isfinite(table.to_numpy())
+            usable = finite.any(axis=0)                     # seeds with at least one value
+            per_seed = np.array([np.mean(col[ok]) for col, ok in zip(table.to_numpy().T, finite.T) if ok.any()])
             rows.append({**dict(zip(("dataset", "row", "under", "metric"), key)), "mean": mean, "ci_low": low,
                          "ci_high": high, "seed_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0,
-                         "n_images": int(np.isfinite(table.to_numpy()).sum(axis=0).mean()),
-                         "n_seeds": table.shape[1]})
+                         "n_images": int(finite.sum(axis=0)[usable].mean()) if usable.any() else 0,
+                         "n_seeds": int(usable.sum())})
         return pd.DataFrame(rows)
 
 
@@ -267,35 +269,42 @@ def _replicate_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) 
 def hierarchical_bootstrap(tables: Sequence[pd.DataFrame], n_boot: int = 2000, seed: int = 0) -> tuple:
     """Point estimates and ``n_boot`` bootstrap replicates of the means of several sides measured on the same
     seeds. ``tables[j]`` is an image × seed frame of side j. Stage 1 resamples seeds (with replacement), stage 2
-    images within each drawn seed, with the same image draws for every side. Returns ``(estimate, replicates)``:
-    arrays of shape (sides,) and (n_boot, sides); the estimate is the mean over seeds of the per-seed means."""
+    images within each drawn seed, with the same image draws for every side. A seed where some side has no
+    finite value (e.g. Kendall τ of constant maps) carries no information on the difference and is left out.
+    Returns ``(estimate, replicates, used)``: arrays of shape (sides,) and (n_boot, sides) — the estimate is the
+    mean over seeds of the per-seed means — and the seeds used; all NaN when no seed is usable."""
     seeds = sorted(set(tables[0].columns))
     for t in tables[1:]:
         if sorted(set(t.columns)) != seeds:
             raise ValueError(f"the sides were measured on different seeds: {seeds} vs {sorted(set(t.columns))}")
     rng = np.random.default_rng(seed)
-    per_seed, estimates = [], []
+    per_seed, estimates, used = [], [], []
     for s in seeds:
         images = sorted(set().union(*[set(t.index[np.isfinite(t[s].to_numpy())]) for t in tables]))
         values = np.stack([t[s].reindex(images).to_numpy(dtype=np.float64) for t in tables], axis=1)
         if values.size == 0 or not np.isfinite(values).any(axis=0).all():
-            raise ValueError(f"seed {s}: a side has no finite value")
+            continue
         estimates.append(np.nanmean(values, axis=0))
         per_seed.append(_replicate_means(values, n_boot, rng))
+        used.append(s)
+    if not used:
+        return np.full(len(tables), np.nan), np.full((n_boot, len(tables)), np.nan), []
     per_seed = np.stack(per_seed)                            # seeds × n_boot × sides
-    chosen = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+    chosen = rng.integers(0, len(used), size=(n_boot, len(used)))
     replicates = per_seed[chosen, np.arange(n_boot)[:, None]].mean(axis=1)   # n_boot × sides
-    return np.mean(estimates, axis=0), replicates
+    return np.mean(estimates, axis=0), replicates, used
 
 
 def bootstrap_mean(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple:
     """``(mean, low, high)`` of one side (an image × seed frame) by :func:`hierarchical_bootstrap`."""
-    estimate, replicates = hierarchical_bootstrap([table], n_boot=n_boot, seed=seed)
+    estimate, replicates, _ = hierarchical_bootstrap([table], n_boot=n_boot, seed=seed)
     low, high = _percentiles(replicates[:, 0], confidence)
     return float(estimate[0]), low, high
 
 
 def _percentiles(values: np.ndarray, confidence: float) -> tuple:
+    if not np.isfinite(values).any():
+        return math.nan, math.nan
     tail = 100 * (1 - confidence) / 2
     low, high = np.nanpercentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -349,10 +358,11 @@ def _net(measurements: Measurements, dataset: str, row: str, under: str, metric:
 
 
 def _interval(tables, sign, confidence, n_boot, seed) -> tuple:
-    estimate, replicates = hierarchical_bootstrap(tables, n_boot=n_boot, seed=seed)
+    """(mean A, mean B, signed difference, low, high, seeds used)."""
+    estimate, replicates, used = hierarchical_bootstrap(tables, n_boot=n_boot, seed=seed)
     differences = sign * (replicates[:, 0] - replicates[:, 1])
     low, high = _percentiles(differences, confidence)
-    return float(estimate[0]), float(estimate[1]), float(sign * (estimate[0] - estimate[1])), low, high
+    return float(estimate[0]), float(estimate[1]), float(sign * (estimate[0] - estimate[1])), low, high, used
 
 
 def judge(claim: Claim, measurements: Measurements, *, confidence: float = 0.95, n_boot: int = 2000,
@@ -365,17 +375,17 @@ def judge(claim: Claim, measurements: Measurements, *, confidence: float = 0.95,
         raise ValueError(f"n_boot={n_boot!r} must be an int >= 100")
     tables = [measurements.side(claim.dataset, claim.a, claim.under, claim.metric),
               measurements.side(claim.dataset, claim.b, claim.side_b_under, claim.metric)]
-    mean_a, mean_b, diff, low, high = _interval(tables, claim.sign, confidence, n_boot, seed)
+    mean_a, mean_b, diff, low, high, used = _interval(tables, claim.sign, confidence, n_boot, seed)
     net = {}
     if claim.attributional:
         nets = [_net(measurements, claim.dataset, claim.a, claim.under, claim.metric),
                 _net(measurements, claim.dataset, claim.b, claim.side_b_under, claim.metric)]
-        _, _, nd, nlow, nhigh = _interval(nets, claim.sign, confidence, n_boot, seed)
+        _, _, nd, nlow, nhigh, _ = _interval(nets, claim.sign, confidence, n_boot, seed)
         net = {"net_difference": nd, "net_ci_low": nlow, "net_ci_high": nhigh,
                "net_verdict": decide(claim.relation, claim.margin, nlow, nhigh)}
-    counts = [np.isfinite(t.to_numpy()).sum(axis=0) for t in tables]
+    counts = [np.isfinite(t[used].to_numpy()).sum(axis=0) for t in tables] if used else [np.zeros(1)]
     return Verdict(claim=claim, mean_a=mean_a, mean_b=mean_b, difference=diff, ci_low=low, ci_high=high,
-                   n_images=int(min(c.min() for c in counts)), n_seeds=tables[0].shape[1],
+                   n_images=int(min(c.min() for c in counts)), n_seeds=len(used),
                    verdict=decide(claim.relation, claim.margin, low, high), confidence=confidence,
                    budget=budget, **net)
 

@@ -191,6 +191,8 @@ def test_sides_on_different_seeds_are_refused():
                                                                             "topk_intersection")
     with pytest.raises(ValueError, match="different seeds"):
         hierarchical_bootstrap([t1, t2])
+    estimate, replicates, used = hierarchical_bootstrap([t1])
+    assert used == [0] and estimate[0] == 1.0 and replicates.shape == (2000, 1)
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -225,3 +227,16 @@ def test_front_page_lists_every_saved_verdict_with_its_chapter(tmp_path):
     assert "| ART | Table 1 | top-k ∩ (%): ART better than PGD-AT (under ifia_topk) | holds | " in page
     assert "[04_art](chapters/04_art)" in page and "**1** holds" in page
     assert "No chapter has saved verdicts" in verdicts_frontpage(load_verdicts([]), "cpu")
+
+
+def test_a_seed_without_any_finite_value_is_left_out_and_none_left_is_inconclusive():
+    rng = np.random.default_rng(9)
+    a = [rng.uniform(0.5, 1, 30), np.full(30, np.nan), rng.uniform(0.5, 1, 30)]
+    b = [rng.uniform(0, 0.5, 30) for _ in range(3)]
+    v = judge(claim(metric="kendall_tau"), measured(a, b, metric="kendall_tau"))
+    assert v.n_seeds == 2 and v.verdict == "holds"
+    empty = judge(claim(metric="kendall_tau"), measured([np.full(5, np.nan)], [np.ones(5)], metric="kendall_tau"))
+    assert empty.verdict == "inconclusive" and empty.n_seeds == 0 and math.isnan(empty.difference)
+    summary = measured(a, b, metric="kendall_tau").summary().set_index(["row", "under"])
+    assert summary.loc[("ART", "ifia_topk"), "n_seeds"] == 2 and summary.loc[("ART", "ifia_topk"), "n_images"] == 30
+    assert summary.loc[("ART", "ifia_topk"), "mean"] == pytest.approx(np.mean([a[0].mean(), a[2].mean()]))

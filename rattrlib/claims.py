@@ -47,6 +47,8 @@ from rattrlib.metrics import METRICS
 
 RELATIONS = ("better", "not_worse", "comparable")
 VERDICTS = ("holds", "does not hold", "inconclusive")
+#: what the front page says of a declared claim whose rows were not run
+NOT_JUDGED = "not judged at this scale"
 
 #: the condition name of the random-perturbation baseline in :class:`Measurements`
 RANDOM = "random"
@@ -463,11 +465,21 @@ def claims_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("claim") if rows else pd.DataFrame(columns=["claim"]).set_index("claim")
 
 
-def save_verdicts(verdicts: Sequence[Verdict], path: Path, *, chapter: str, scale: str) -> Path:
-    """Write ``verdicts`` as JSON for the book's front page of verdicts (:func:`verdicts_frontpage`)."""
+def not_judged(claims: Sequence[Claim], verdicts: Sequence[Verdict]) -> list:
+    """The claims of ``claims`` that have no verdict (their rows were not run at this scale or with these
+    parameters)."""
+    judged = {v.claim.id for v in verdicts}
+    return [c for c in claims if c.id not in judged]
+
+
+def save_verdicts(verdicts: Sequence[Verdict], path: Path, *, chapter: str, scale: str,
+                  declared: Sequence[Claim] = ()) -> Path:
+    """Write ``verdicts`` as JSON for the book's front page of verdicts (:func:`verdicts_frontpage`), with the
+    ``declared`` claims that were not judged, so the page can list them instead of dropping them silently."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"chapter": chapter, "scale": scale, "verdicts": [v.as_dict() for v in verdicts]}
+    payload = {"chapter": chapter, "scale": scale, "verdicts": [v.as_dict() for v in verdicts],
+               "not_judged": [dataclasses.asdict(c) for c in not_judged(declared, verdicts)]}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1, default=float))
     tmp.replace(path)
@@ -475,12 +487,15 @@ def save_verdicts(verdicts: Sequence[Verdict], path: Path, *, chapter: str, scal
 
 
 def load_verdicts(paths: Iterable[Path]) -> pd.DataFrame:
-    """Every saved verdict of ``paths`` as one frame (one row per claim)."""
+    """Every saved verdict of ``paths`` as one frame (one row per claim); declared claims that were not judged
+    have ``verdict`` "not judged at this scale" and no numbers."""
     rows = []
     for path in paths:
         payload = json.loads(Path(path).read_text())
-        for v in payload["verdicts"]:
-            rows.append({"chapter": payload["chapter"], "scale": payload["scale"], **v})
+        where = {"chapter": payload["chapter"], "scale": payload["scale"]}
+        rows += [{**where, **v} for v in payload["verdicts"]]
+        rows += [{**where, **{f"claim_{k}": v for k, v in c.items()}, "verdict": NOT_JUDGED}
+                 for c in payload.get("not_judged", [])]
     return pd.DataFrame(rows)
 
 
@@ -498,19 +513,21 @@ def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     if frame.empty:
         return "\n".join(lines + ["No chapter has saved verdicts at this scale yet.", ""])
     counts = frame["verdict"].value_counts()
-    lines += [" · ".join(f"**{counts.get(v, 0)}** {v}" for v in VERDICTS) + f" (of {len(frame)} claims)", ""]
+    lines += [" · ".join(f"**{counts.get(v, 0)}** {v}" for v in (*VERDICTS, NOT_JUDGED))
+              + f" (of {len(frame)} declared claims)", ""]
     lines += ["| paper | where | claim | verdict | net of random | images × seeds | chapter |",
               "|---|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
         claim = Claim(**{f.name: r[f"claim_{f.name}"] for f in dataclasses.fields(Claim)})
         net = r.get("net_verdict")
+        counts = "–" if r["verdict"] == NOT_JUDGED else f"{int(r['n_images'])} × {int(r['n_seeds'])}"
         lines.append(f"| {claim.paper} | {claim.where} | {claim.statement()}"
                      f"{f' [{claim.dataset}]' if claim.dataset else ''} | {r['verdict']} | "
-                     f"{net if isinstance(net, str) else '–'} | {r['n_images']} × {r['n_seeds']} | "
+                     f"{net if isinstance(net, str) else '–'} | {counts} | "
                      f"[{r['chapter']}](chapters/{r['chapter']}) |")
     return "\n".join(lines + [""])
 
 
 __all__ = ["Claim", "DISPLAY", "Measurements", "RANDOM", "RELATIONS", "VERDICTS", "Verdict", "check_claims",
            "claims_table", "contrast_interval", "decide", "format_value", "judge", "judge_all", "mean_interval",
-           "load_verdicts", "metric_label", "save_verdicts", "verdicts_frontpage"]
+           "load_verdicts", "metric_label", "not_judged", "save_verdicts", "verdicts_frontpage"]

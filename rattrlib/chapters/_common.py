@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from rattrlib.claims import Verdict, save_verdicts
+from rattrlib.claims import Claim, Verdict, save_verdicts
 from rattrlib.config import SCALES, check_choice, rattr_home
 from rattrlib.data import load_dataset
 from rattrlib.train import TrainConfig
@@ -48,9 +48,10 @@ def verdicts_path(chapter: str, scale: str) -> Path:
     return rattr_home() / "verdicts" / scale / f"{chapter}.json"
 
 
-def publish_verdicts(verdicts: Sequence[Verdict], chapter: str, scale: str) -> Path:
-    """Save ``verdicts`` for the book's front page of verdicts (``book/build.py`` collects them)."""
-    return save_verdicts(verdicts, verdicts_path(chapter, scale), chapter=chapter, scale=scale)
+def publish_verdicts(verdicts: Sequence[Verdict], chapter: str, scale: str, declared: Sequence[Claim] = ()) -> Path:
+    """Save ``verdicts`` for the book's front page of verdicts (``book/build.py`` collects them), with the
+    ``declared`` claims of the chapter that were not judged (listed there as not judged at this scale)."""
+    return save_verdicts(verdicts, verdicts_path(chapter, scale), chapter=chapter, scale=scale, declared=declared)
 
 
 __all__ = ["budget_sentence", "images_seen", "publish_verdicts", "verdicts_path"]

@@ -95,7 +95,7 @@ def evaluate(settings: FragilitySettings, progress: bool = True) -> FragilityRes
         ev.measure(measurements, "natural", seed)
         evaluations[seed] = ev
     verdicts = judge_all(CLAIMS, measurements, budget=budget(settings))
-    publish_verdicts(verdicts, CHAPTER, settings.scale)
+    publish_verdicts(verdicts, CHAPTER, settings.scale, declared=CLAIMS)
     return FragilityResult(settings, evaluations, measurements, verdicts)
 
 

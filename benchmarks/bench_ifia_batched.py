@@ -113,7 +113,7 @@ def main(argv=None):
     n = x.shape[0]
     same = [bool(batched.success[i] == s.success[0]) and bool(batched.best_step[i] == s.best_step[0])
             and float((batched.x_adv[i] - s.x_adv[0]).abs().max()) <= 1e-6 for i, s in enumerate(singles)]
-    loop_topk = torch.cat([s.topk for s in singles])
+    loop_topk = torch.cat([s.topk_intersection for s in singles])
     result = {
         "benchmark": "IFIA top-k, batched vs one image at a time",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -131,7 +131,8 @@ def main(argv=None):
                       "success_flags_equal": bool(torch.equal(batched.success,
                                                               torch.cat([s.success for s in singles]))),
                       "max_abs_x_adv_diff": float((batched.x_adv - torch.cat([s.x_adv for s in singles])).abs().max()),
-                      "mean_topk_batched": float(batched.topk.mean()), "mean_topk_loop": float(loop_topk.mean())},
+                      "mean_topk_batched": float(batched.topk_intersection.mean()),
+                      "mean_topk_loop": float(loop_topk.mean())},
         "success_rate": float(batched.success.float().mean()),
     }
     print(f"IFIA top-k, MnistCNN ({weights}), N={n}, {args.steps} steps, IG m={args.m}, k={args.k}, "

@@ -107,12 +107,13 @@ def evaluation(args) -> dict:
             protocol = ifia_protocol("fashion_mnist", "cpu", n_eval=args.n_ifia, precision=p, n_pgd=32, n_clean=32)
             reports[p] = evaluate_model(model, test, eval_pgd("fashion_mnist"), protocol, progress=False).ifia
         a, b = (reports[p].per_image[reports[p].per_image["correct"]] for p in PRECISIONS)
-        diff_topk = 100 * (b["topk"] - a["topk"])
+        diff_topk = 100 * (b["topk_intersection"] - a["topk_intersection"])
         out[method] = {"images": int(len(a)),
-                       "topk_fp32": 100 * float(a["topk"].mean()), "topk_bf16": 100 * float(b["topk"].mean()),
+                       "topk_fp32": 100 * float(a["topk_intersection"].mean()),
+                       "topk_bf16": 100 * float(b["topk_intersection"].mean()),
                        "topk_mean_difference_points": float(diff_topk.mean()),
                        "topk_mean_abs_difference_points": float(diff_topk.abs().mean()),
-                       "kendall_fp32": float(a["kendall"].mean()), "kendall_bf16": float(b["kendall"].mean()),
+                       "kendall_fp32": float(a["kendall_tau"].mean()), "kendall_bf16": float(b["kendall_tau"].mean()),
                        "success_flags_changed": int((a["success"] != b["success"]).sum())}
         print(f"eval {method:12s} top-k fp32 {out[method]['topk_fp32']:.1f} bf16 {out[method]['topk_bf16']:.1f} "
               f"(mean diff {out[method]['topk_mean_difference_points']:+.2f} points)", flush=True)

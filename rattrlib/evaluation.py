@@ -44,7 +44,7 @@ from rattrlib.results import ResultsCache
 from rattrlib.zoo import THREATS, ZOO_DATASETS, eval_pgd, get_model, zoo_config
 
 #: bump when the evaluation's behaviour changes, so cached evaluations are recomputed
-EVALUATION_VERSION = 2
+EVALUATION_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,18 +105,13 @@ def ifia_protocol(dataset: str, scale: str = "cpu", **overrides) -> IFIAProtocol
     return IFIAProtocol(**settings)
 
 
-#: the per-image columns of a :class:`~rattrlib.attacks.RobustnessReport` → their metric names
-SCORE_METRICS = {"topk": "topk_intersection", "kendall": "kendall_tau", "spearman": "spearman_rho",
-                 "com_dislocation": "center_of_mass_dislocation", "cosine_distance": "cosine_distance"}
-
-
 def report_measurements(report: RobustnessReport, measurements: Measurements, row: str, under: str, seed: int,
                         dataset: str = "", metrics=("topk_intersection", "kendall_tau")) -> Measurements:
     """Add the attacked images' per-image ``metrics`` of ``report`` to ``measurements`` as ``row`` under
-    ``under`` (image ids: positions in the evaluated subset; NaN for images not attacked)."""
-    columns = {metric: score for score, metric in SCORE_METRICS.items()}
+    ``under`` (image ids: positions in the evaluated subset; NaN for images not attacked). The per-image
+    columns carry the :data:`~rattrlib.metrics.METRICS` names."""
     for metric in metrics:
-        measurements.add(row, under, metric, seed, report.per_image[columns[metric]].to_numpy(dtype=float),
+        measurements.add(row, under, metric, seed, report.per_image[metric].to_numpy(dtype=float),
                          dataset=dataset, images=report.per_image.index)
     return measurements
 
@@ -154,9 +149,9 @@ class ModelEvaluation:
         images attacked, and the random baseline's top-k ∩ and τ."""
         s, r = self.ifia.summary.iloc[0], self.random.summary.iloc[0]
         return {"clean acc. (%)": 100 * self.clean_accuracy, "PGD acc. (%)": 100 * self.pgd_accuracy,
-                "top-k ∩ (%)": 100 * s["topk_mean"], "Kendall τ": s["kendall_mean"],
+                "top-k ∩ (%)": 100 * s["topk_intersection_mean"], "Kendall τ": s["kendall_tau_mean"],
                 "success (%)": 100 * s["success_rate"], "attacked": int(s["n_attacked"]),
-                "random top-k ∩ (%)": 100 * r["topk_mean"], "random Kendall τ": r["kendall_mean"]}
+                "random top-k ∩ (%)": 100 * r["topk_intersection_mean"], "random Kendall τ": r["kendall_tau_mean"]}
 
     def measure(self, measurements: Measurements, row: str, seed: int, dataset: str = "",
                 metrics=("topk_intersection", "kendall_tau")) -> Measurements:
@@ -498,7 +493,7 @@ def results_table(evaluations: dict, paper: Optional[pd.DataFrame] = None, colum
 
 
 __all__ = ["ACCURACY_ATTACKS", "EVALUATION_VERSION", "IFIAProtocol", "Localisation", "ModelEvaluation",
-           "PROTOCOL_SCALES", "SCORE_METRICS", "report_measurements", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config",
+           "PROTOCOL_SCALES", "report_measurements", "ZOO_ATTRIBUTION_ATTACKS", "aa_scores", "adversarial_accuracy_config",
            "adversarial_accuracy_zoo", "attack_zoo_model", "corruption_accuracy_zoo", "evaluate_localisation",
            "evaluate_model", "evaluate_zoo_model", "gradient_alignment", "ifia_protocol", "localise_zoo_model",
            "make_ifia", "object_masks", "reference_maps", "results_table"]

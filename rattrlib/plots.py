@@ -65,7 +65,7 @@ def plot_attack_examples(images: torch.Tensor, results: Mapping[str, "object"], 
             res = results[name]
             axes[2 * r, col].imshow(_as_image(res.x_adv[i]), cmap="gray", vmin=0, vmax=1)
             axes[2 * r + 1, col].imshow(res.adv_map[i].cpu().numpy(), cmap=cmap)
-            verdict = (f"top-k {100 * res.topk[i]:.0f}%, τ {res.kendall[i]:.2f}" if res.success[i]
+            verdict = (f"top-k {100 * res.topk_intersection[i]:.0f}%, τ {res.kendall_tau[i]:.2f}" if res.success[i]
                        else "attack failed")
             axes[2 * r + 1, col].set_title(verdict, fontsize=7)
     for r, (label, _) in enumerate(rows):
@@ -96,8 +96,8 @@ def plot_maps_before_after(evaluations: Mapping[str, "object"], n_show: int = 3,
             res = ev.ifia.result
             axes[r, 1 + 2 * j].imshow(res.clean_map[row].numpy(), cmap=cmap)
             axes[r, 2 + 2 * j].imshow(res.adv_map[row].numpy(), cmap=cmap)
-            verdict = (f"top-k {100 * res.topk[row]:.0f}%, τ {res.kendall[row]:.2f}" if res.success[row]
-                       else "attack failed")
+            verdict = (f"top-k {100 * res.topk_intersection[row]:.0f}%, τ {res.kendall_tau[row]:.2f}"
+                       if res.success[row] else "attack failed")
             axes[r, 2 + 2 * j].set_title(f"{name}: attacked\n{verdict}" if r == 0 else verdict, fontsize=7)
             if r == 0:
                 axes[r, 1 + 2 * j].set_title(f"{name}: clean", fontsize=7)

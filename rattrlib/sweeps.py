@@ -2,7 +2,8 @@
 
 - :func:`attack_grid`: every (attack, attribution, ε) cell of Experiment I / II — each one run of
   :func:`~rattrlib.attacks.evaluate_attributional_robustness` — as one tidy frame of the SSR metrics
-  (k-in, cor, cdl, cosd: ``topk``, ``spearman``, ``com_dislocation``, ``cosine_distance``) with t intervals;
+  (k-in, cor, cdl, cosd: ``topk_intersection``, ``spearman_rho``, ``center_of_mass_dislocation``,
+  ``cosine_distance``) with t intervals;
 - :func:`log_auc_table`: each curve aggregated over ε by :func:`~rattrlib.metrics.log_auc` (Fig. 2a), the
   numbers behind Fig. 3 / Fig. 4 and Tables 2–3 of the supplement;
 - :func:`transfer_grid`: Experiment III (§5.3, Fig. 5b) — the perturbation found against one attribution
@@ -39,22 +40,20 @@ from rattrlib.attacks import ATTACKS, SCORES, AttributionAttack, evaluate_attrib
 from rattrlib.attacks._common import check_images, check_k, check_labels, check_model, eval_mode
 from rattrlib.attributions import ATTRIBUTIONS, attribution_map, get_attribution
 from rattrlib.config import check_choice, check_eps, check_int, check_positive, check_range
-from rattrlib.metrics import center_of_mass_dislocation, cosine_distance, kendall_tau, log_auc, spearman_rho
-from rattrlib.metrics import topk_intersection
+from rattrlib.metrics import METRICS, log_auc
 from rattrlib.results import ResultsCache, cache_key
 
 #: bump when a cell's computation changes, so cached cells are recomputed
-SWEEP_VERSION = 1
+SWEEP_VERSION = 2
 
 #: SSR's budgets, ε∞ ∈ {2, 4, 8, 16} on the 0–255 scale (§5.1), on rattr's [0, 1] scale
 SSR_EPS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)
 
-#: SSR's four similarity metrics (§5): k-in, cor, cdl, cosd, by their :data:`~rattrlib.attacks.SCORES` names
-SSR_METRICS = ("topk", "spearman", "com_dislocation", "cosine_distance")
+#: SSR's four similarity metrics (§5): k-in, cor, cdl, cosd, by their :data:`~rattrlib.metrics.METRICS` names
+SSR_METRICS = ("topk_intersection", "spearman_rho", "center_of_mass_dislocation", "cosine_distance")
 
-#: score name → the metric function (for its declared direction and citation)
-SCORE_FUNCTIONS = {"topk": topk_intersection, "kendall": kendall_tau, "spearman": spearman_rho,
-                   "com_dislocation": center_of_mass_dislocation, "cosine_distance": cosine_distance}
+#: score name (:data:`~rattrlib.attacks.SCORES`) → the metric function (for its declared direction and citation)
+SCORE_FUNCTIONS = {name: METRICS[name] for name in SCORES}
 
 #: the registry attacks that attack attribution maps (``PGD`` and ``SPSA`` attack predictions)
 ATTRIBUTION_ATTACKS = ("ifia_topk", "ifia_mass_center", "ifia_targeted", "manipulate", "random_sign")

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rattrlib.attacks import (ATTACKS, IFIA, PGD, AttackResult, Manipulate, RandomSignNoise,
+from rattrlib.attacks import (ATTACKS, IFIA, PGD, SCORES, AttackResult, Manipulate, RandomSignNoise,
                               evaluate_attributional_robustness, get_attack, mean_ci, pgd_accuracy)
 from rattrlib.attributions import IntegratedGradients, attribution_map, smooth_copy
+from rattrlib.metrics import METRICS
 from rattrlib.metrics.distance import center_of_mass_dislocation
 from rattrlib.metrics.rank import kendall_tau, topk_intersection, topk_mask
 
@@ -198,7 +199,7 @@ def test_success_means_label_kept_and_failure_means_clean_image(kind):
     assert bool(fail.any()) and bool(r.success.any())  # both paths are exercised (checked for this seed)
     assert torch.equal(r.x_adv[fail], x[fail])
     assert torch.equal(r.adv_map[fail], r.clean_map[fail])
-    assert bool((r.topk[fail] == 1).all()) and bool((r.best_step[fail] == -1).all())
+    assert bool((r.topk_intersection[fail] == 1).all()) and bool((r.best_step[fail] == -1).all())
     assert bool((r.best_step[r.success] >= 1).all())
 
 
@@ -214,7 +215,7 @@ def test_immediate_label_flip_is_a_failure_and_other_images_are_not_affected(kin
     r = attack.perturb(x, target_map=target)
     assert r.success.tolist() == [False, True, True]
     assert torch.equal(r.x_adv[0], x[0])
-    assert r.best_step[0] == -1 and r.topk[0] == 1.0 and r.cosine_distance[0] == 0.0
+    assert r.best_step[0] == -1 and r.topk_intersection[0] == 1.0 and r.cosine_distance[0] == 0.0
     assert r.adv_label.tolist() == [0, 1, 1]
     assert not torch.equal(r.x_adv[1:], x[1:])
 
@@ -315,19 +316,19 @@ def test_ifia_topk_lowers_the_intersection_and_reports_recomputable_scores():
     model, x = tiny_cnn(seed=4, dtype=dtype), images(6, seed=2, dtype=dtype)
     k, steps = 10, 8
     r = IFIA(model, attribution_kwargs=IG_KW, eps=0.2, alpha=0.03, steps=steps, k=k).perturb(x)
-    assert bool(r.success.any()) and bool((r.topk < 1).any())
+    assert bool(r.success.any()) and bool((r.topk_intersection < 1).any())
     # maps recomputed from x_adv, independently, one image at a time
     ig = IntegratedGradients(model, n_steps=M)
     maps = torch.cat([attribution_map(ig.attribute(r.x_adv[i:i + 1], r.label[i:i + 1])) for i in range(6)])
     clean = torch.cat([attribution_map(ig.attribute(x[i:i + 1], r.label[i:i + 1])) for i in range(6)])
     assert torch.allclose(maps, r.adv_map, atol=1e-10) and torch.allclose(clean, r.clean_map, atol=1e-10)
-    assert torch.equal(r.topk, topk_intersection(clean, maps, k))
-    assert torch.allclose(r.kendall, kendall_tau(clean, maps), atol=1e-12)
-    assert torch.equal(r.objective, r.topk)
+    assert torch.equal(r.topk_intersection, topk_intersection(clean, maps, k))
+    assert torch.allclose(r.kendall_tau, kendall_tau(clean, maps), atol=1e-12)
+    assert torch.equal(r.objective, r.topk_intersection)
     for i in range(6):  # scipy as the oracle of the rank scores
         a, b = clean[i].flatten().numpy(), maps[i].flatten().numpy()
-        assert math.isclose(float(r.kendall[i]), scipy.stats.kendalltau(a, b).statistic, abs_tol=1e-9)
-        assert math.isclose(float(r.spearman[i]), scipy.stats.spearmanr(a, b).statistic, abs_tol=1e-9)
+        assert math.isclose(float(r.kendall_tau[i]), scipy.stats.kendalltau(a, b).statistic, abs_tol=1e-9)
+        assert math.isclose(float(r.spearman_rho[i]), scipy.stats.spearmanr(a, b).statistic, abs_tol=1e-9)
         cos = 1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
         assert math.isclose(float(r.cosine_distance[i]), cos, abs_tol=1e-9)
     frame = r.to_frame()
@@ -342,9 +343,9 @@ def test_best_iterate_is_no_worse_than_the_final_iterate():
     for i in range(6):
         _, its = reference_ifia(model, x[i:i + 1], "topk", 0.15, 0.03, 6, 10, 5.0)
         kept = [it["topk"] for it in its if it["kept"]]
-        assert float(r.topk[i]) == (min(kept) if kept else 1.0)
+        assert float(r.topk_intersection[i]) == (min(kept) if kept else 1.0)
         if its[-1]["kept"]:
-            assert float(r.topk[i]) <= its[-1]["topk"]
+            assert float(r.topk_intersection[i]) <= its[-1]["topk"]
             checked += 1
     assert checked > 0
 
@@ -372,7 +373,7 @@ def test_random_sign_noise_is_a_corner_of_the_ball_with_the_label_check():
     with torch.no_grad():
         assert torch.equal(model(r.x_adv).argmax(1)[ok], r.label[ok])
     zero = RandomSignNoise(model, 0.0, attribution_kwargs=IG_KW, k=8).perturb(x)
-    assert torch.equal(zero.x_adv, x) and bool(zero.success.all()) and bool((zero.topk == 1).all())
+    assert torch.equal(zero.x_adv, x) and bool(zero.success.all()) and bool((zero.topk_intersection == 1).all())
     xm = 0.2 + 0.6 * images(3, seed=7, dtype=torch.float64)
     flip = RandomSignNoise(margin_model(xm[0]), 0.05, attribution_kwargs=IG_KW, k=8).perturb(xm)
     assert flip.success.tolist() == [False, True, True] and torch.equal(flip.x_adv[0], xm[0])
@@ -391,19 +392,23 @@ def test_evaluate_report_is_consistent_with_its_rows(trained):
                                             progress=False, keep_result=True)
     per, s = rep.per_image, rep.summary.iloc[0]
     assert list(per.columns[:4]) == ["label", "prediction", "correct", "success"]
-    assert {"topk", "kendall", "spearman", "com_dislocation", "cosine_distance", "best_step"} <= set(per.columns)
+    assert {*SCORES, "best_step"} <= set(per.columns)
+    assert SCORES == ("topk_intersection", "kendall_tau", "spearman_rho", "center_of_mass_dislocation",
+                      "cosine_distance") and set(SCORES) <= set(METRICS)  # one vocabulary: the metric registry
     assert s["n_images"] == 12 and s["n_attacked"] == 9 == per["correct"].sum()
-    assert per.loc[~per["correct"], "success"].isna().all() and per.loc[~per["correct"], "topk"].isna().all()
+    assert per.loc[~per["correct"], "success"].isna().all()
+    assert per.loc[~per["correct"], "topk_intersection"].isna().all()
     assert s["success_rate"] == per.loc[per["correct"], "success"].mean()
-    for c in ("topk", "kendall", "spearman", "com_dislocation", "cosine_distance"):
+    for c in SCORES:
         assert {f"{c}_mean", f"{c}_ci_low", f"{c}_ci_high"} <= set(rep.summary.columns)
         assert s[f"{c}_ci_low"] <= s[f"{c}_mean"] <= s[f"{c}_ci_high"]
-    vals = per.loc[per["correct"], "topk"].to_numpy()
-    assert math.isclose(s["topk_mean"], vals.mean())
+    vals = per.loc[per["correct"], "topk_intersection"].to_numpy()
+    assert math.isclose(s["topk_intersection_mean"], vals.mean())
     low, high = scipy.stats.t.interval(0.95, len(vals) - 1, loc=vals.mean(), scale=scipy.stats.sem(vals))
-    assert math.isclose(s["topk_ci_low"], low, rel_tol=1e-9) and math.isclose(s["topk_ci_high"], high, rel_tol=1e-9)
+    assert math.isclose(s["topk_intersection_ci_low"], low, rel_tol=1e-9)
+    assert math.isclose(s["topk_intersection_ci_high"], high, rel_tol=1e-9)
     # scores at the evaluation k (5), recomputed from the kept maps
-    assert torch.equal(torch.tensor(per.loc[per["correct"], "topk"].to_numpy(), dtype=torch.float32),
+    assert torch.equal(torch.tensor(per.loc[per["correct"], "topk_intersection"].to_numpy(), dtype=torch.float32),
                        topk_intersection(rep.result.clean_map, rep.result.adv_map, 5))
     assert rep.result.x_adv.shape == (9, 1, 8, 8)
 

@@ -44,7 +44,7 @@ def test_evaluation_is_cached_and_its_row_matches_its_reports(tiny_evaluation, t
     assert len(list((tiny_zoo / "results" / "evaluation").glob("*.pt"))) == 1
     row = ev.row()
     s = ev.ifia.summary.iloc[0]
-    assert row["top-k ∩ (%)"] == pytest.approx(100 * s["topk_mean"])
+    assert row["top-k ∩ (%)"] == pytest.approx(100 * s["topk_intersection_mean"])
     assert row["attacked"] == len(ev.attacked) == len(ev.ifia.result)
     assert 0 <= row["PGD acc. (%)"] <= row["clean acc. (%)"] + 1e-9 <= 100 + 1e-9
     # every attacked image stays in the ε-ball and keeps its label where the attack succeeded
@@ -62,8 +62,8 @@ def test_aa_scores_against_the_model_itself_equal_the_plain_scores(tiny_evaluati
     assert torch.allclose(ref, ev.ifia.result.clean_map)
     scores = aa_scores(ev, ref)
     assert scores["goodness top-k (%)"] == pytest.approx(100.0)
-    assert scores["AA top-k (%)"] == pytest.approx(100 * ev.ifia.result.topk.double().mean().item())
-    assert scores["AA Kendall"] == pytest.approx(ev.ifia.result.kendall.double().mean().item())
+    assert scores["AA top-k (%)"] == pytest.approx(100 * ev.ifia.result.topk_intersection.double().mean().item())
+    assert scores["AA Kendall"] == pytest.approx(ev.ifia.result.kendall_tau.double().mean().item())
 
 
 def test_aa_scores_with_an_object_mask_are_the_product_of_their_factors(tiny_evaluation):

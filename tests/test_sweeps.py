@@ -98,7 +98,7 @@ def test_grid_is_tidy_with_one_row_per_cell_and_metric(trained, grid):
     assert grid["success_rate"].between(0, 1).all()
     finite = grid.dropna(subset=["ci_low"])
     assert (finite["ci_low"] <= finite["mean"] + 1e-12).all() and (finite["mean"] <= finite["ci_high"] + 1e-12).all()
-    topk = grid[grid["metric"] == "topk"]["mean"]
+    topk = grid[grid["metric"] == "topk_intersection"]["mean"]
     assert topk.between(0, 1).all()
 
 
@@ -127,15 +127,17 @@ def test_log_auc_table_is_log_auc_of_each_curve(grid):
         assert row["log_auc"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
         assert row["n_eps"] == 3 and row["eps_min"] == 0.02 and row["eps_max"] == 0.1
     # by hand for one curve: trapezoids over log2 ε, divided by the log2 range
-    c = grid[(grid["attack"] == "top-k") & (grid["attribution"] == "saliency") & (grid["metric"] == "topk")]
+    c = grid[(grid["attack"] == "top-k") & (grid["attribution"] == "saliency")
+         & (grid["metric"] == "topk_intersection")]
     v, lx = c["mean"].to_numpy(), np.log2(c["eps"].to_numpy())
     by_hand = ((lx[1] - lx[0]) * (v[0] + v[1]) / 2 + (lx[2] - lx[1]) * (v[1] + v[2]) / 2) / (lx[2] - lx[0])
-    got = table[(table["attack"] == "top-k") & (table["attribution"] == "saliency") & (table["metric"] == "topk")]
+    got = table[(table["attack"] == "top-k") & (table["attribution"] == "saliency")
+                & (table["metric"] == "topk_intersection")]
     assert got["log_auc"].item() == pytest.approx(by_hand, rel=1e-12)
     assert got["higher_is_better"].item() is True
     wide = log_auc_table(grid, index="attribution")
     assert list(wide.columns.names) == ["attack", "metric"] and set(wide.index) == {"saliency", "integrated_gradients"}
-    assert wide.loc["saliency", ("top-k", "topk")] == pytest.approx(by_hand, rel=1e-12)
+    assert wide.loc["saliency", ("top-k", "topk_intersection")] == pytest.approx(by_hand, rel=1e-12)
 
 
 def test_log_auc_table_rejects_short_or_repeated_curves(grid):
@@ -214,7 +216,7 @@ def test_bad_names_and_settings_raise_before_compute(trained):
         (dict(attributions=[]), "empty"),
         (dict(attributions=["saliency", "saliency"]), "repeat"),
         (dict(attribution_kwargs={"smoothgrad": {}}), "not in the sweep"),
-        (dict(metrics=["topk", "auc"]), "metric='auc'"),
+        (dict(metrics=["topk_intersection", "auc"]), "metric='auc'"),
         (dict(attacks={}), "non-empty"),
         (dict(attacks={"x": "ifia_topk"}), "factory"),
         (dict(attacks={"x": attack_factory("ifia_topk", stepz=3)}), "could not be built"),

@@ -25,8 +25,8 @@ from rattrlib.metrics.rank import kendall_tau, spearman_rho, topk_intersection
 NORMS = ("linf", "l2")
 
 #: the per-image scores every attributional attack reports, clean map vs attacked map (rattr protocol
-#: "Similarity metrics"): name → (function of (clean, adv, k), higher_is_better).
-SCORES = ("topk", "kendall", "spearman", "com_dislocation", "cosine_distance")
+#: "Similarity metrics"), by their :data:`rattrlib.metrics.METRICS` names (:func:`map_scores` computes them).
+SCORES = ("topk_intersection", "kendall_tau", "spearman_rho", "center_of_mass_dislocation", "cosine_distance")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -221,14 +221,15 @@ def target_distance(m: Tensor, target: Tensor) -> Tensor:
 def map_scores(clean: Tensor, adv: Tensor, k: int) -> Dict[str, Tensor]:
     """The protocol's similarity metrics of each (clean, attacked) map pair, all (N,):
 
-    ``topk`` = |topk(A) ∩ topk(B)| / k (fraction), ``kendall`` τ-b and ``spearman`` ρ over all pixels,
-    ``com_dislocation`` = ‖C(A) − C(B)‖₂ in pixels, ``cosine_distance`` = 1 − cos(A, B). NaN where a rank
-    correlation or a centre is undefined (a constant or all-zero map)."""
+    ``topk_intersection`` = |topk(A) ∩ topk(B)| / k (fraction), ``kendall_tau`` τ-b and ``spearman_rho`` ρ
+    over all pixels, ``center_of_mass_dislocation`` = ‖C(A) − C(B)‖₂ in pixels, ``cosine_distance`` =
+    1 − cos(A, B) (keys are the :data:`rattrlib.metrics.METRICS` names). NaN where a rank correlation or a
+    centre is undefined (a constant or all-zero map)."""
     return {
-        "topk": topk_intersection(clean, adv, k),
-        "kendall": kendall_tau(clean, adv),
-        "spearman": spearman_rho(clean, adv),
-        "com_dislocation": center_of_mass_dislocation(clean, adv),
+        "topk_intersection": topk_intersection(clean, adv, k),
+        "kendall_tau": kendall_tau(clean, adv),
+        "spearman_rho": spearman_rho(clean, adv),
+        "center_of_mass_dislocation": center_of_mass_dislocation(clean, adv),
         "cosine_distance": cosine_distance(clean, adv),
     }
 
@@ -248,13 +249,13 @@ class AttackResult:
             attribution is attacked).
         adv_label: (N,) long — the ReLU model's prediction on ``x_adv`` (== ``label`` wherever ``success``).
         clean_map, adv_map: N×H×W ≥ 0 — ReLU-model maps ``Σ_c |A|`` of ``label`` at x and at ``x_adv``.
-        topk, kendall, spearman, com_dislocation, cosine_distance: (N,) scores of (clean_map, adv_map)
-            (:func:`map_scores`; top-k as a fraction in [0, 1]). A failed image scores as its clean map:
-            top-k = 1, τ = ρ = 1, dislocation = cosine distance = 0.
+        topk_intersection, kendall_tau, spearman_rho, center_of_mass_dislocation, cosine_distance: (N,)
+            scores of (clean_map, adv_map) (:func:`map_scores`; top-k as a fraction in [0, 1]). A failed
+            image scores as its clean map: top-k = 1, τ = ρ = 1, dislocation = cosine distance = 0.
         objective: (N,) the attack's own criterion at the kept iterate (top-k ∩ with the attack's k; centre
             dislocation; or squared distance of sum-1 maps to the target), its clean value where it failed.
         best_step: (N,) long — the step (1..steps) of the kept iterate; −1 where the attack failed.
-        k: the top-k of ``topk``.
+        k: the top-k of ``topk_intersection``.
     """
 
     x_adv: Tensor
@@ -263,10 +264,10 @@ class AttackResult:
     adv_label: Tensor
     clean_map: Tensor
     adv_map: Tensor
-    topk: Tensor
-    kendall: Tensor
-    spearman: Tensor
-    com_dislocation: Tensor
+    topk_intersection: Tensor
+    kendall_tau: Tensor
+    spearman_rho: Tensor
+    center_of_mass_dislocation: Tensor
     cosine_distance: Tensor
     objective: Tensor
     best_step: Tensor

@@ -26,8 +26,9 @@ class RobustnessReport:
 
     Attributes:
         per_image: one row per input image (index = position in ``images``): ``label``, ``prediction``,
-            ``correct``, ``success`` (nullable bool; NA for images not attacked), the scores ``topk`` (fraction),
-            ``kendall``, ``spearman``, ``com_dislocation`` (pixels), ``cosine_distance``, the attack's
+            ``correct``, ``success`` (nullable bool; NA for images not attacked), the scores
+            ``topk_intersection`` (fraction), ``kendall_tau``, ``spearman_rho``, ``center_of_mass_dislocation``
+            (pixels), ``cosine_distance`` (:data:`~rattrlib.attacks.SCORES`, the metric names), the attack's
             ``objective`` and ``best_step`` (nullable int; −1 = failed), NaN for images not attacked.
         summary: a one-row DataFrame (index = ``name``): ``n_images``, ``n_attacked`` (correctly classified,
             hence attacked), ``clean_accuracy``, ``n_success``, ``success_rate`` (over the attacked images),

@@ -47,8 +47,8 @@ class IFIA(IterativeMapAttack):
         objective: one of :data:`IFIA_OBJECTIVES`.
         eps: ℓ∞ budget in [0, 1] (RAR/GALI: MNIST 0.3, Fashion-MNIST 0.1; ART CIFAR-10 8/255).
         alpha: step size > 0 (0.01; ART 1/255). steps: ≥ 1 (100; ART 50).
-        k: the top-k of the attack and of the reported ``topk`` (RAR's MNIST attack used 200, evaluation 100;
-            :func:`evaluate_attributional_robustness` recomputes its metrics at its own k).
+        k: the top-k of the attack and of the reported ``topk_intersection`` (RAR's MNIST attack used 200,
+            evaluation 100; :func:`evaluate_attributional_robustness` recomputes its metrics at its own k).
         beta: softplus β > 0 of the attack's surrogate (default 10; RAR's code ≈ 1, ART 50 — report it).
         random_start: start from x + U(−ε, ε) (ART's CIFAR-10 setting) instead of x.
         internal_batch_size: at most this many images×path points per forward and per differentiable chunk

@@ -25,7 +25,7 @@ class RandomSignNoise(AttributionAttack):
         model: N×C×H×W in [0, 1] → N×K logits.
         eps: ε ∈ [0, 1].
         attribution, attribution_kwargs: the map compared (same meaning as in IFIA; use the attack's).
-        k: the top-k of the reported ``topk``.
+        k: the top-k of the reported ``topk_intersection``.
         internal_batch_size: passed to the attribution (bounds memory).
         generator: seeds the signs.
 

@@ -29,7 +29,8 @@ from rattrlib.plots import plot_attribution_grid
 from rattrlib.results import ResultsCache
 from rattrlib.settings import (ChapterSettings, choice, int_check, optional, real_check, sequence_of, setting)
 from rattrlib import sweeps
-from rattrlib.sweeps import attack_cell, attack_factory, check_eps_list, data_fingerprint, model_fingerprint
+from rattrlib.sweeps import (SSR_METRICS, attack_cell, attack_factory, check_eps_list, data_fingerprint,
+                             model_fingerprint)
 from rattrlib.train.cost import training_cost
 from rattrlib.train.ssr import SSR
 from rattrlib.zoo import get_model, zoo_config
@@ -38,9 +39,6 @@ SSR_DATASETS = ("fashion_mnist", "fmnist_scenes32", "cifar10", "flowers102")
 ATTRIBUTIONS = ("saliency", "integrated_gradients", "smoothgrad", "uniform_gradient")
 SMOOTHED = ("smoothgrad", "uniform_gradient")
 ATTACKS = ("top-k", "manipulate")
-#: score names of :mod:`rattrlib.sweeps` → the book's metric vocabulary (:data:`rattrlib.metrics.METRICS`)
-METRIC_OF = {"topk": "topk_intersection", "spearman": "spearman_rho", "com_dislocation": "center_of_mass_dislocation",
-             "cosine_distance": "cosine_distance"}
 #: the condition under which a log-AUC is stored (the random-sign baseline is the engine's ``"random"``)
 UNDER = {"top-k": "top-k log-AUC", "manipulate": "manipulate log-AUC", "random": RANDOM}
 #: the rows of Experiment II: row name → zoo method
@@ -236,16 +234,16 @@ def per_image_log_auc(eps, values) -> np.ndarray:
     return area / (x[-1] - x[0])
 
 
-def _curves(cells: dict, eps: tuple, score: str, ids: dict) -> list:
-    return [{**ids, "attack": a, "attribution": attr, "eps": e, "metric": METRIC_OF[score],
-             "mean": float(np.nanmean(c.per_image.loc[c.per_image["correct"], score]))}
+def _curves(cells: dict, eps: tuple, metric: str, ids: dict) -> list:
+    return [{**ids, "attack": a, "attribution": attr, "eps": e, "metric": metric,
+             "mean": float(np.nanmean(c.per_image.loc[c.per_image["correct"], metric]))}
             for (a, attr), cs in cells.items() for e, c in zip(eps, cs)]
 
 
 def _add_log_aucs(measurements: Measurements, cells: dict, eps: tuple, seed: int, dataset: str, row_of) -> None:
     for (attack, attr), cs in cells.items():
-        for score, metric in METRIC_OF.items():
-            values = np.stack([c.per_image[score].to_numpy(dtype=np.float64) for c in cs])
+        for metric in SSR_METRICS:
+            values = np.stack([c.per_image[metric].to_numpy(dtype=np.float64) for c in cs])
             measurements.add(row_of(attack, attr), UNDER[attack], metric, seed, per_image_log_auc(eps, values),
                              dataset=dataset)
 
@@ -305,8 +303,8 @@ def experiment1(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
             data = load_dataset(d, "test").subset(settings.n_eval, seed=seed)
             cells = grid_cells(model, data, settings, ATTRIBUTIONS, seed, d, cache)
             _add_log_aucs(results.measurements, cells, settings.eps_list, seed, exp1_label(d), lambda a, attr: attr)
-            curves += [r for s in METRIC_OF for r in _curves(cells, settings.eps_list, s,
-                                                                {"experiment": exp1_label(d), "seed": seed})]
+            curves += [r for m in SSR_METRICS for r in _curves(cells, settings.eps_list, m,
+                                                                  {"experiment": exp1_label(d), "seed": seed})]
             if seed == settings.seeds[0]:
                 results.models[("natural", d)], results.test[d] = model, data
     results.curves = pd.concat([results.curves, pd.DataFrame(curves)], ignore_index=True)
@@ -342,7 +340,7 @@ def experiment2(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
 
 
 def _transfer_per_image(model, data, settings, seed, dataset, cache) -> dict:
-    """{(attack, target): {score: per-image array over the attacked images}, ids}: the cached scores of
+    """{(attack, target): {metric: per-image array over the attacked images}, ids}: the cached scores of
     :func:`rattrlib.sweeps.transfer_grid` (which reports only their means; see the module's report)."""
     x, y = data.images, data.labels
     kwargs = settings.attribution_kwargs()
@@ -377,8 +375,8 @@ def experiment3(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
         grids.append(grid.assign(seed=seed))
         for (attack, target), per_eps in scores.items():
             ids = per_eps[0][0]
-            for score, metric in METRIC_OF.items():
-                values = np.stack([s[score] for _, s in per_eps])
+            for metric in SSR_METRICS:
+                values = np.stack([s[metric] for _, s in per_eps])
                 results.measurements.add(target, UNDER[attack], metric, seed, per_image_log_auc(settings.eps_list,
                                                                                                values),
                                          dataset=exp3_label(d), images=ids)
@@ -399,8 +397,8 @@ def sigma_radius_sweep(settings: SSRSettings, results: SSRResults, cache: Result
                                eps_list=(settings.sweep_eps,), attacks=attacks)
             for (a, _), (cell,) in cells.items():
                 att = cell.per_image[cell.per_image["correct"]]
-                rows += [{"attribution": name, "value": v, "attack": a, "metric": METRIC_OF[s],
-                          "mean": float(np.nanmean(att[s]))} for s in METRIC_OF]
+                rows += [{"attribution": name, "value": v, "attack": a, "metric": m,
+                          "mean": float(np.nanmean(att[m]))} for m in SSR_METRICS]
     results.sweep = pd.DataFrame(rows)
 
 
@@ -475,7 +473,7 @@ def _cell(metric, mean, std, n_seeds) -> str:
     return text + (f" ± {format_value(metric, std, digits)}" if n_seeds > 1 else "")
 
 
-def log_auc_table(results: SSRResults, dataset: str, metrics=tuple(METRIC_OF.values()), rows=None) -> pd.DataFrame:
+def log_auc_table(results: SSRResults, dataset: str, metrics=SSR_METRICS, rows=None) -> pd.DataFrame:
     """log-AUC over ε of each (metric, row) under each attack and the random baseline (columns): mean over seeds
     ± seed std (no ± with one seed)."""
     s = results.measurements.summary()
@@ -604,7 +602,7 @@ def plot_sweep(results: SSRResults):
 def plot_transfer(results: SSRResults):
     t = results.transfer
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for ax, metric in zip(axes, ["topk", "cosine_distance"]):
+    for ax, metric in zip(axes, ["topk_intersection", "cosine_distance"]):
         for attr in ATTRIBUTIONS:
             c = t[(t["attack"] == "manipulate") & (t["attribution"] == attr) & (t["metric"] == metric)]
             c = c.groupby("eps")["mean"].mean()
@@ -612,7 +610,7 @@ def plot_transfer(results: SSRResults):
         r = t[(t["attack"] == "random") & (t["metric"] == metric)].groupby("eps")["mean"].mean()
         ax.plot(np.log2(r.index * 255), r, color="grey", linestyle=":", label="random sign (mean of maps)")
         ax.set_xticks(np.log2(np.array(c.index) * 255), [f"{e * 255:g}" for e in c.index])
-        ax.set_xlabel("ε (/255)"); ax.set_ylabel(_axis_label(METRIC_OF[metric])); ax.legend(fontsize=7)
+        ax.set_xlabel("ε (/255)"); ax.set_ylabel(_axis_label(metric)); ax.legend(fontsize=7)
     axes[0].set_title("manipulate attack on saliency, scored on each map (mean over seeds)")
     fig.tight_layout()
     return fig
@@ -638,7 +636,7 @@ def plot_before_after(results: SSRResults):
         maps[f"{name}: clean"] = attribution_map(sal.attribute(x[common].to(device), lab))
         maps[f"{name}: attacked"] = attribution_map(sal.attribute(cell.x_adv[pos].to(device), lab))
         per = cell.per_image.loc[common]
-        titles.append([f"k-in {100 * t:.0f}%, cosd {c:.2f}" for t, c in zip(per.topk, per.cosine_distance)])
+        titles.append([f"k-in {100 * t:.0f}%, cosd {c:.2f}" for t, c in zip(per.topk_intersection, per.cosine_distance)])
     fig = plot_attribution_grid(x[common], maps, titles=[f"nat: {a}\nSSR: {b}" for a, b in zip(*titles)])
     fig.suptitle(f"saliency before / after the manipulate attack, ε = {eps * 255:g}/255", y=1.02)
     return fig

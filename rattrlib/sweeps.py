@@ -44,7 +44,7 @@ from rattrlib.metrics import METRICS, log_auc
 from rattrlib.results import ResultsCache, cache_key
 
 #: bump when a cell's computation changes, so cached cells are recomputed
-SWEEP_VERSION = 2
+SWEEP_VERSION = 3
 
 #: SSR's budgets, ε∞ ∈ {2, 4, 8, 16} on the 0–255 scale (§5.1), on rattr's [0, 1] scale
 SSR_EPS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)

@@ -465,3 +465,19 @@ def test_bad_hyperparameters_raise_clear_errors():
         IFIA(model, objective="targeted", k=5, steps=1).perturb(x)
     with pytest.raises(ValueError, match="labels"):
         PGD(model, 0.1, 0.1, 1).perturb(x, torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("attribution,kwargs", [("smoothgrad", {"n_samples": 4, "sigma": 0.2}),
+                                                ("uniform_gradient", {"n_samples": 4, "radius": 0.2})])
+def test_stochastic_maps_of_the_clean_and_attacked_image_share_their_draws(attribution, kwargs):
+    """With ε = 0 the attacked image is the clean one: its map must be the clean map (cosine distance 0, top-k ∩ 1),
+    not a second Monte-Carlo draw (SSR's SmoothGrad / Uniform Gradient scores)."""
+    model, x = tiny_cnn(), 0.2 + 0.6 * images(6)
+    for attack in (RandomSignNoise(model, 0.0, torch.Generator().manual_seed(0), attribution=attribution,
+                                   attribution_kwargs=kwargs, k=8),
+                   IFIA(model, attribution, kwargs, eps=0.0, alpha=0.01, steps=2, k=8)):
+        r = attack.perturb(x)
+        assert torch.equal(r.clean_map, r.adv_map)
+        assert bool((r.topk_intersection == 1).all()) and float(r.cosine_distance.abs().max()) < 1e-6
+    a = RandomSignNoise(model, 0.0, attribution=attribution, attribution_kwargs=kwargs, k=8)
+    assert not torch.equal(a.perturb(x).clean_map, a.perturb(x).clean_map)  # batches still draw afresh

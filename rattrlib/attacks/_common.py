@@ -199,9 +199,32 @@ def image_chunk(internal_batch_size: Optional[int], points_per_image: int, n: in
     return max(1, internal_batch_size // max(1, points_per_image))
 
 
-def maps_of(attr, x: Tensor, target: Tensor) -> Tensor:
-    """Detached N×H×W map ``Σ_c |A(x)|`` of the target class (no graph)."""
-    return attribution_map(attr.attribute(x, target))
+def noise_seed(attr) -> Optional[int]:
+    """A seed for the Monte-Carlo draws of every evaluation map of one batch, or None for an attribution without
+    draws (no ``generator`` attribute). Drawn from the attribution's generator (torch's global RNG when it has
+    none), so batches and seeds differ while the maps of one batch share their draws (see :func:`maps_of`)."""
+    if not hasattr(attr, "generator"):
+        return None
+    own = attr.generator
+    device = "cpu" if own is None else own.device
+    return int(torch.randint(0, 2 ** 62, (1,), generator=own, device=device))
+
+
+def maps_of(attr, x: Tensor, target: Tensor, seed: Optional[int] = None) -> Tensor:
+    """Detached N×H×W map ``Σ_c |A(x)|`` of the target class (no graph).
+
+    ``seed`` (from :func:`noise_seed`): a stochastic attribution (SmoothGrad, Uniform Gradient, GradientSHAP) draws
+    its noise from a generator seeded with it, so the clean map and the attacked map of an image use the same
+    draws (common random numbers) and their distance measures the perturbation, not the Monte-Carlo noise; the
+    attribution's own generator is left untouched."""
+    if seed is None or not hasattr(attr, "generator"):
+        return attribution_map(attr.attribute(x, target))
+    own = attr.generator
+    attr.generator = torch.Generator("cpu" if own is None else own.device).manual_seed(seed)
+    try:
+        return attribution_map(attr.attribute(x, target))
+    finally:
+        attr.generator = own
 
 
 # ----------------------------------------------------------------------------------------------------------

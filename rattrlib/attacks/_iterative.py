@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from rattrlib.attacks._common import (AttackResult, AttributionAttack, build_attribution_pair, check_eps,
                                       check_generator, check_images, check_int, check_k, check_model,
                                       check_positive, check_target_map, eval_mode, finish, frozen_parameters,
-                                      image_chunk, maps_of, predict, project, random_in_ball)
+                                      image_chunk, maps_of, noise_seed, predict, project, random_in_ball)
 from rattrlib.attributions import attribution_map
 from rattrlib.precision import autocast, check_precision
 
@@ -105,7 +105,8 @@ class IterativeMapAttack(AttributionAttack):
         pred_chunk = None if self.internal_batch_size is None else max(1, self.internal_batch_size)
         with eval_mode(self.model), frozen_parameters(self.model):
             label = predict(self.model, x, pred_chunk)
-            clean_map = maps_of(self._relu_attr, x, label)
+            seed = noise_seed(self._relu_attr)  # the same Monte-Carlo draws for every evaluation map of x
+            clean_map = maps_of(self._relu_attr, x, label, seed)
             ctx = self._setup(x, label, clean_map, target_map, k)
             clean_crit, _ = self._criterion(clean_map, ctx)
 
@@ -119,7 +120,7 @@ class IterativeMapAttack(AttributionAttack):
                 grad = self._gradient(x_adv, label, ctx)
                 x_adv = project(x_adv - self.alpha * grad.sign(), x, self.eps, "linf").detach()
                 kept = predict(self.model, x_adv, pred_chunk) == label
-                maps = maps_of(self._relu_attr, x_adv, label)
+                maps = maps_of(self._relu_attr, x_adv, label, seed)
                 crit, tie = self._criterion(maps, ctx)
                 crit = torch.nan_to_num(crit, nan=float("inf"))
                 tie = torch.nan_to_num(tie, nan=float("inf"))

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from rattrlib.attacks._common import (AttackResult, AttributionAttack, build_attribution_pair, check_eps,
                                       check_generator, check_images, check_int, check_k, check_model, eval_mode,
-                                      finish, maps_of, predict, project, random_sign)
+                                      finish, maps_of, noise_seed, predict, project, random_sign)
 from rattrlib.metrics.rank import topk_intersection
 
 
@@ -60,10 +60,11 @@ class RandomSignNoise(AttributionAttack):
         chunk = self.internal_batch_size
         with eval_mode(self.model):
             label = predict(self.model, x, chunk)
-            clean_map = maps_of(self._relu_attr, x, label)
+            seed = noise_seed(self._relu_attr)  # the same Monte-Carlo draws for the clean and the noisy map
+            clean_map = maps_of(self._relu_attr, x, label, seed)
             x_noisy = project(x + self.eps * random_sign(x, self.generator), x, self.eps, "linf")
             kept = predict(self.model, x_noisy, chunk) == label
-            maps = maps_of(self._relu_attr, x_noisy, label)
+            maps = maps_of(self._relu_attr, x_noisy, label, seed)
             best_step = torch.where(kept, 1, -1).long()
             objective = torch.where(kept, topk_intersection(clean_map, maps, k), torch.ones_like(clean_map[:, 0, 0]))
             return finish(x, label, clean_map, x_noisy, maps, best_step, objective, k, self.model, chunk)

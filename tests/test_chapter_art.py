@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rattrlib.chapters.art import ABLATION, ARTSettings, CLAIMS, PAPER_IMAGES, mean_spread, paper_rows, paper_vs_ours
+from rattrlib.chapters.art import ABLATION, ARTSettings, CLAIMS, PAPER_IMAGES, ours_cell, paper_rows, paper_vs_ours
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.config import SCALES
 from rattrlib.published import art_table
@@ -92,9 +92,9 @@ def test_tables_show_mean_and_seed_spread_and_claims_need_random_rows():
         for row, level in (("ART", 0.8), ("PGD-AT", 0.5)):
             _measure(m, row, "ifia_topk", "topk_intersection", seed, np.clip(level + 0.05 * rng.standard_normal(20), 0, 1))
     summary = m.summary(n_boot=200)
-    text = mean_spread(summary, "", "ART", "ifia_topk", "topk_intersection")
+    text = ours_cell(summary, "", "ART", "ifia_topk", "topk_intersection")
     assert "±" in text and 70 < float(text.split(" ±")[0]) < 90
-    assert mean_spread(summary, "", "ART", RANDOM, "topk_intersection") == "–"
+    assert ours_cell(summary, "", "ART", RANDOM, "topk_intersection") == "–"
     table = paper_vs_ours(summary, ["ART", "PGD-AT", "IG-NORM"],
                           {"top-k ∩ (%)": ("", "ifia_topk", "topk_intersection", "topk")},
                           paper_rows(art_table("Table 1", "cifar10")))
@@ -115,3 +115,16 @@ def test_paper_rows_rename_pgd_and_scale_kendall():
     assert "PGD-AT" in frame.index
     assert frame.loc["ART", "kendall_x100"] == pytest.approx(0.9176)
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_none_is_always_the_preset_and_all_is_a_value():
+    """None means the scale's preset; "all" (and "protocol" for n_pgd_ablation) are explicit (review finding 8)."""
+    from rattrlib.chapters.art import images
+    cpu = ARTSettings.resolve("cpu", n_corrupt=None, n_seg=None, n_align=None, n_pgd_ablation=None)
+    assert (cpu.n_corrupt, cpu.n_seg, cpu.n_align, cpu.n_pgd_ablation) == (500, 500, 1000, 500)
+    every = ARTSettings.resolve("cpu", n_corrupt="all", n_seg="all", n_align="all", n_pgd_ablation="protocol")
+    assert [images(v) for v in (every.n_corrupt, every.n_seg, every.n_align, every.n_pgd_ablation)] == [None] * 4
+    assert ARTSettings.resolve("paper").n_loc == "all"
+    for name in ("n_corrupt", "n_pgd_ablation"):
+        with pytest.raises(ValueError, match=name):
+            ARTSettings.resolve("cpu", **{name: "every"})

@@ -95,8 +95,8 @@ def test_table_shows_paper_and_mean_with_seed_spread_and_random_columns():
     table = synthetic_result().table("fashion_mnist")
     assert list(table.index) == list(rar.RAR_METHODS)
     assert ("top-k ∩ (%) · random", "ours") in table.columns
-    assert table.loc["ig_sum_norm", ("clean accuracy (%)", "paper")] == "85.4"          # GALI's RAR row
-    assert table.loc["ig_norm", ("clean accuracy (%)", "paper")] == "–"                 # no published IG-NORM
+    assert table.loc["ig_sum_norm", ("accuracy (%) · clean", "paper")] == "85.4"          # GALI's RAR row
+    assert table.loc["ig_norm", ("accuracy (%) · clean", "paper")] == "–"                 # no published IG-NORM
     assert table.loc["natural", ("top-k ∩ (%) · random", "paper")] == "–"               # no published baseline
     assert " ± " in table.loc["natural", ("top-k ∩ (%) · IFIA", "ours")]
 

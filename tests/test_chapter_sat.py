@@ -78,8 +78,25 @@ def test_verdicts_come_from_the_engine_on_per_image_values():
 
 def test_results_table_shows_paper_and_seed_spread():
     settings = sat.SATSettings.resolve("smoke")
-    per_eps = pd.DataFrame([{"label": "mask", "row": "SAT", "eps": e, "seed": s, "accuracy": 50.0 + s}
+    per_eps = pd.DataFrame([{"label": "mask", "row": "SAT", "eps": e, "seed": s, "accuracy": 0.5 + s / 100}
                             for s in (0, 1) for e in (1.0, 2.0, 3.0)])
     table = sat.SATResults(settings, Measurements(), per_eps, {}).table("mask")
     assert table.loc["SAT", ("ε=1/255", "paper")] == "66.17"
     assert table.loc["SAT", ("ε=1/255", "ours")] == "50.5 ± 0.7"
+
+
+def test_none_is_always_the_preset_and_words_say_all_or_zoo():
+    """None means the scale's preset; "all" / "zoo" / "area" are explicit values (review finding 8)."""
+    cpu = sat.SATSettings.resolve("cpu", n_eval=None, n_train=None, train_steps=None, train_alpha=None)
+    assert (cpu.n_eval, cpu.n_train, cpu.train_steps, cpu.train_alpha) == (200, 2000, 3, 1.0)
+    every = sat.SATSettings.resolve("cpu", n_eval="all", n_train="zoo", train_steps="zoo", train_alpha="zoo")
+    assert sat.eval_images(every) is None and sat.eval_images(cpu) == 200
+    zoo_row = sat.zoo_config(every.dataset, "natural", "cpu")
+    assert sat.on_subset(every, zoo_row) == zoo_row
+    assert sat.robustness_configs(every, "mask", 0)["PGD"].hyperparameters == \
+        sat.zoo_config(every.dataset, "pgd_at", "cpu").hyperparameters
+    assert sat.SATSettings.resolve("paper").n_eval == "all"
+    with pytest.raises(ValueError, match="n_eval"):
+        sat.SATSettings.resolve("cpu", n_eval="every")
+    with pytest.raises(ValueError, match="give train_steps and train_alpha together"):
+        sat.SATSettings.resolve("cpu", train_steps="zoo")

@@ -1,15 +1,55 @@
-"""Pieces every chapter shares: the training-budget sentence a verdict rests on, and where verdicts are saved for
-the book's front page."""
+"""Pieces every chapter shares: the training-budget sentence a verdict rests on, where verdicts are saved for
+the book's front page, the "mean ± seed spread" cells of the paper | ours tables, and the RAR/GALI protocol
+constants (their top-k and the block of their tables each dataset is compared with)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from rattrlib.claims import Claim, Verdict, save_verdicts
+import math
+
+import pandas as pd
+
+from rattrlib.claims import DISPLAY, Claim, Measurements, Verdict, format_value, metric_label, save_verdicts
 from rattrlib.config import SCALES, check_choice, rattr_home
 from rattrlib.data import load_dataset
 from rattrlib.train import TrainConfig
+
+
+#: the block of RAR's / GALI's tables each dataset is compared with (MNIST-10k: full MNIST's)
+PAPER_DATASET = {"fashion_mnist": "fashion_mnist", "mnist10k": "mnist", "mnist": "mnist"}
+#: RAR's / GALI's top-k of the IFIA attack and of the intersection, per dataset
+TOPK = {"fashion_mnist": 100, "mnist10k": 200, "mnist": 200}
+
+
+def display_scale(metric: str) -> float:
+    """The factor from metric units to the tables' display units (:data:`rattrlib.claims.DISPLAY`: 100 for the
+    percentage metrics, 1 otherwise)."""
+    return DISPLAY.get(metric, (metric, 1.0))[1]
+
+
+def column_label(metric: str, condition: str = "") -> str:
+    """A table's column header: :func:`rattrlib.claims.metric_label` of ``metric`` (display units included), then
+    `` · condition`` when given ("accuracy (%) · PGD-40", "top-k ∩ (%) · random")."""
+    return metric_label(metric) + (f" · {condition}" if condition else "")
+
+
+def indexed_summary(measurements: Measurements) -> pd.DataFrame:
+    """:meth:`Measurements.summary` (mean over seeds of the per-seed means, ``seed_std``, ``n_seeds``, intervals)
+    indexed by (dataset, row, under, metric), for :func:`mean_spread`."""
+    return measurements.summary().set_index(["dataset", "row", "under", "metric"])
+
+
+def mean_spread(metric: str, stats, digits: int = 1) -> str:
+    """A table cell "mean ± seed spread" in display units (:func:`rattrlib.claims.format_value`); the spread (std of
+    the per-seed means) only with ≥ 2 seeds. ``stats``: a row of :meth:`Measurements.summary` (``mean``,
+    ``seed_std``, ``n_seeds``); "–" where nothing was measured."""
+    mean = stats["mean"]
+    if mean is None or not math.isfinite(mean):
+        return "–"
+    text = format_value(metric, mean, digits)
+    return text if stats["n_seeds"] < 2 else f"{text} ± {format_value(metric, stats['seed_std'], digits)}"
 
 
 def images_seen(config: TrainConfig) -> int:
@@ -54,4 +94,13 @@ def publish_verdicts(verdicts: Sequence[Verdict], chapter: str, scale: str, decl
     return save_verdicts(verdicts, verdicts_path(chapter, scale), chapter=chapter, scale=scale, declared=declared)
 
 
-__all__ = ["budget_sentence", "images_seen", "publish_verdicts", "verdicts_path"]
+def declared_claims(claims: Sequence[Claim], datasets: Sequence[str]) -> tuple:
+    """The claims a run declares: those measured on one of ``datasets`` (a claim's dataset key may extend the
+    dataset name, e.g. ``"fashion_mnist · λ sweep"``). Passed to :func:`publish_verdicts` so that a declared claim
+    whose rows were not run appears on the front page as not judged instead of vanishing."""
+    wanted = set(datasets)
+    return tuple(c for c in claims if c.dataset.split(" · ")[0] in wanted)
+
+
+__all__ = ["PAPER_DATASET", "TOPK", "budget_sentence", "column_label", "declared_claims", "display_scale",
+           "images_seen", "indexed_summary", "mean_spread", "publish_verdicts", "verdicts_path"]

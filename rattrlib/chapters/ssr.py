@@ -4,8 +4,8 @@ Attribution", NeurIPS 2020) — settings, claims, measurements, tables and figur
 Every number the paper reports is a log-AUC (Fig. 2a): a metric averaged over images at ε ∈ {2, 4, 8, 16}/255,
 integrated over log2 ε by the trapezoid rule and divided by the log2 range. The rule is linear in the curve, so
 the mean over images of the *per-image* log-AUCs equals the log-AUC of the means; the chapter therefore measures a
-log-AUC per image (:func:`per_image_log_auc`) and lets the claims engine bootstrap seeds and images. A log-AUC is in
-its metric's units, so a claim on it names the metric itself (``cosine_distance``) and the condition
+log-AUC per image (:func:`per_image_log_auc`) and lets the claims engine put an interval over seeds and images on it. A
+log-AUC is in its metric's units, so a claim on it names the metric itself (``cosine_distance``) and the condition
 ``"<attack> log-AUC"``; the random-sign baseline's log-AUC is the condition ``"random"``.
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from rattrlib.attributions import attribution_map, get_attribution
-from rattrlib.chapters._common import budget_sentence
+from rattrlib.chapters._common import budget_sentence, mean_spread, publish_verdicts
 from rattrlib.claims import RANDOM, Claim, Measurements, check_claims, format_value, judge_all, metric_label
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
@@ -151,9 +151,10 @@ SAYS_IGNORM = "Though IG-NORM provides the best performance"
 SAYS_COST = "it has high costs of training time and accuracy, while SSR and Madry's training have lower costs"
 SAYS_TRANSFER = ("perturbation targeted on Saliency Map modifies Integrated Gradient in a more significant way than "
                  "it does on Smooth Gradient or Uniform Gradient")
-NO_NUMBER = "an ordering: the paper gives no size, so any difference in the claimed direction"
+NO_NUMBER = "an ordering ('better', 'much better', 'best'): the paper gives no size: judged as a direction only"
 COMPARABLE = ("'comparable and sometimes even better': one-sided, SSR at most 1 point of cosd (0.01 on its [0, 1] "
-              "scale) worse than PGD-AT — the book's 1-point rule; Fig. 4's bars are not finer")
+              "scale) worse than PGD-AT — rattr's convention for 'comparable' (the paper gives no band; Fig. 4's "
+              "bars are not finer)")
 
 
 def exp1_label(dataset: str) -> str:
@@ -467,18 +468,12 @@ def evaluate(settings: SSRSettings, cache: Optional[ResultsCache] = None) -> SSR
 # ------------------------------------------------------------------------------------------------------------
 # tables, notes, verdicts
 # ------------------------------------------------------------------------------------------------------------
-def _cell(metric, mean, std, n_seeds) -> str:
-    digits = 1 if metric in ("topk_intersection", "accuracy") else 3
-    text = format_value(metric, mean, digits)
-    return text + (f" ± {format_value(metric, std, digits)}" if n_seeds > 1 else "")
-
-
 def log_auc_table(results: SSRResults, dataset: str, metrics=SSR_METRICS, rows=None) -> pd.DataFrame:
     """log-AUC over ε of each (metric, row) under each attack and the random baseline (columns): mean over seeds
     ± seed std (no ± with one seed)."""
     s = results.measurements.summary()
     s = s[(s["dataset"] == dataset) & s["metric"].isin(metrics)]
-    s = s.assign(text=[_cell(m, a, b, n) for m, a, b, n in zip(s["metric"], s["mean"], s["seed_std"], s["n_seeds"])],
+    s = s.assign(text=[mean_spread(r["metric"], r) for r in s.to_dict("records")],
                  label=[metric_label(m) for m in s["metric"]])
     table = s.pivot(index=["label", "row"], columns="under", values="text")
     table = table.reindex(columns=[UNDER[a] for a in (*ATTACKS, "random") if UNDER[a] in table.columns])
@@ -494,8 +489,7 @@ def accuracy_table(results: SSRResults) -> pd.DataFrame:
     d = f"Exp. II {results.settings.exp2_dataset}"
     s = results.measurements.summary()
     s = s[(s["dataset"] == d) & (s["metric"] == "accuracy")].set_index("row")
-    return pd.DataFrame({"clean accuracy (%)": [_cell("accuracy", m, v, n) for m, v, n in
-                                                zip(s["mean"], s["seed_std"], s["n_seeds"])],
+    return pd.DataFrame({metric_label("accuracy"): [mean_spread("accuracy", r) for r in s.to_dict("records")],
                          "images × seeds": [f"{i} × {n}" for i, n in zip(s["n_images"], s["n_seeds"])]},
                         index=s.index)
 
@@ -534,6 +528,12 @@ def protocol_note(settings: SSRSettings, experiment: str) -> str:
 
 def verdicts(results: SSRResults) -> list:
     return judge_all(claims(results.settings), results.measurements, budget=budget(results.settings))
+
+
+def publish(results: SSRResults, judged: list):
+    """Save the verdicts for the book's front page, with the claims declared at this scale (:func:`claims`): a
+    declared claim whose rows were not run is listed there as not judged."""
+    return publish_verdicts(judged, "05_ssr", results.settings.scale, declared=claims(results.settings))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -579,6 +579,20 @@ def plot_cosd_bars(results: SSRResults, dataset: str, title: str):
     ax.set_ylabel("cosd log-AUC ↓"); ax.set_title(title); ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def sweep_table(results: SSRResults) -> pd.DataFrame:
+    """The σ / r sweep as a table: one row per (attribution, σ or r), the mean score per (attack, metric) in display
+    units (:func:`rattrlib.claims.format_value`; one seed, so no spread)."""
+    sweep = results.sweep.assign(label=[metric_label(m) for m in results.sweep["metric"]],
+                                 text=[format_value(m, v) for m, v in zip(results.sweep["metric"],
+                                                                        results.sweep["mean"])],
+                                 radius=[f"{v:.3g}" for v in results.sweep["value"]])
+    table = sweep.pivot_table(index=["attribution", "radius"], columns=["attack", "label"], values="text",
+                              aggfunc="first")
+    table.index.names = ["attribution", "σ or r"]
+    table.columns.names = ["attack", "metric"]
+    return table
 
 
 def plot_sweep(results: SSRResults):
@@ -636,7 +650,8 @@ def plot_before_after(results: SSRResults):
         maps[f"{name}: clean"] = attribution_map(sal.attribute(x[common].to(device), lab))
         maps[f"{name}: attacked"] = attribution_map(sal.attribute(cell.x_adv[pos].to(device), lab))
         per = cell.per_image.loc[common]
-        titles.append([f"k-in {100 * t:.0f}%, cosd {c:.2f}" for t, c in zip(per.topk_intersection, per.cosine_distance)])
+        titles.append([f"k-in {format_value('topk_intersection', t, 0)}%, cosd {c:.2f}"
+                       for t, c in zip(per.topk_intersection, per.cosine_distance)])
     fig = plot_attribution_grid(x[common], maps, titles=[f"nat: {a}\nSSR: {b}" for a, b in zip(*titles)])
     fig.suptitle(f"saliency before / after the manipulate attack, ε = {eps * 255:g}/255", y=1.02)
     return fig
@@ -645,4 +660,4 @@ def plot_before_after(results: SSRResults):
 __all__ = ["ATTRIBUTIONS", "CLAIMS", "MODELS", "PAPER_IMAGES", "SSRResults", "SSRSettings", "accuracy_table",
            "budget", "claims", "cost_table", "evaluate", "log_auc_table", "per_image_log_auc",
            "plot_before_after", "plot_cosd_bars", "plot_log_auc", "plot_sweep", "plot_transfer", "protocol_note",
-           "verdicts"]
+           "publish", "sweep_table", "verdicts"]

@@ -1,0 +1,38 @@
+"""The pieces the chapters share (rattrlib.chapters._common): the "mean ± seed spread" cell, column labels and
+display factors from the claims engine's vocabulary, and the declared claims every chapter publishes."""
+
+import json
+
+import pytest
+
+from rattrlib.chapters import gali, sat, ssr
+from rattrlib.chapters._common import column_label, declared_claims, display_scale, mean_spread
+from rattrlib.claims import Measurements
+
+
+def test_cells_labels_and_factors_come_from_the_claims_vocabulary():
+    assert display_scale("accuracy") == 100.0 and display_scale("kendall_tau") == 1.0
+    assert column_label("accuracy", "PGD-40") == "accuracy (%) · PGD-40"
+    assert column_label("kendall_tau") == "Kendall τ"
+    m = Measurements()
+    for seed, values in ((0, [1.0, 0.0]), (1, [1.0, 1.0])):
+        m.add("AT", "pgd", "accuracy", seed, values)
+    stats = m.summary().iloc[0]
+    assert mean_spread("accuracy", stats) == "75.0 ± 35.4"
+    assert mean_spread("kendall_tau", {"mean": 0.25, "seed_std": 0.0, "n_seeds": 1}) == "0.250"
+
+
+def test_declared_claims_keep_the_run_datasets_and_their_extended_keys():
+    mine = declared_claims(gali.CLAIMS, ["fashion_mnist"])
+    assert mine and {c.dataset.split(" · ")[0] for c in mine} == {"fashion_mnist"}
+    assert any(" · " in c.dataset for c in mine)          # Table 5 and the λ sweep keys are kept
+
+
+@pytest.mark.parametrize("module,settings", [(ssr, ssr.SSRSettings), (sat, sat.SATSettings)])
+def test_publish_lists_every_declared_claim_as_not_judged_when_nothing_ran(module, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("RATTR_HOME", str(tmp_path))
+    results = type("Results", (), {"settings": settings.resolve("smoke")})()
+    path = module.publish(results, [])
+    payload = json.loads(path.read_text())
+    declared = ssr.claims(results.settings) if module is ssr else sat.CLAIMS
+    assert payload["verdicts"] == [] and len(payload["not_judged"]) == len(declared) > 0

@@ -44,7 +44,7 @@ from rattrlib.results import ResultsCache
 from rattrlib.zoo import THREATS, ZOO_DATASETS, eval_pgd, get_model, zoo_config
 
 #: bump when the evaluation's behaviour changes, so cached evaluations are recomputed
-EVALUATION_VERSION = 3
+EVALUATION_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)

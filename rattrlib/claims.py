@@ -499,6 +499,11 @@ def load_verdicts(paths: Iterable[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _none_if_nan(value):
+    """A frame of several claims holds NaN where one claim had None (``under_b``)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     """The book's front page of verdicts (Markdown): every judged claim of every chapter in one table — paper,
     where, claim, verdict raw and net of the random baseline, the counts, a link to the chapter — and a tally."""
@@ -518,7 +523,7 @@ def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     lines += ["| paper | where | claim | verdict | net of random | images × seeds | chapter |",
               "|---|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
-        claim = Claim(**{f.name: r[f"claim_{f.name}"] for f in dataclasses.fields(Claim)})
+        claim = Claim(**{f.name: _none_if_nan(r[f"claim_{f.name}"]) for f in dataclasses.fields(Claim)})
         net = r.get("net_verdict")
         counts = "–" if r["verdict"] == NOT_JUDGED else f"{int(r['n_images'])} × {int(r['n_seeds'])}"
         lines.append(f"| {claim.paper} | {claim.where} | {claim.statement()}"

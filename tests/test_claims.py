@@ -256,14 +256,15 @@ def test_front_page_lists_every_saved_verdict_with_its_chapter(tmp_path):
 
     rng = np.random.default_rng(8)
     m = measured([rng.uniform(0.5, 1, 40)], [rng.uniform(0, 0.5, 40)])
-    declared = [claim(), claim(id="t.natural", b="Natural")]
+    declared = [claim(), claim(id="t.natural", b="Natural"), claim(id="t.random", b="ART", under_b="random")]
     path = save_verdicts(judge_all(declared, m), tmp_path / "04_art.json", chapter="04_art", scale="cpu",
                          declared=declared)
     page = verdicts_frontpage(load_verdicts([path]), "cpu")
     assert "| ART | Table 1 | top-k ∩ (%): ART better than PGD-AT (under ifia_topk) | holds | " in page
     assert "[04_art](chapters/04_art)" in page and "**1** holds" in page
     assert "ART better than Natural (under ifia_topk) | not judged at this scale | – | – |" in page
-    assert "**1** not judged at this scale (of 2 declared claims)" in page
+    assert "**1** not judged at this scale (of 3 declared claims)" in page
+    assert "(nan)" not in page and "ART (ifia_topk) better than ART (random)" in page
     assert "No chapter has saved verdicts" in verdicts_frontpage(load_verdicts([]), "cpu")
 
 

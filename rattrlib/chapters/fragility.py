@@ -29,8 +29,9 @@ CLAIMS = (
                "model attributions, while keeping their (correct) predictions intact",
           metric="topk_intersection", a="natural", under="random", b="natural", under_b="ifia_topk",
           relation="better", margin=0.0,
-          margin_reason="'substantially change' is judged against random noise of the same ε: the attack must "
-                        "lower top-k ∩ more than random sign noise does"),
+          margin_reason="'substantially change': the paper gives no size: judged as a direction only (margin 0), "
+                        "against random noise of the same ε: the attack must lower top-k ∩ more than random sign "
+                        "noise does"),
     Claim(id="fragility.ifia_beats_random_kendall", paper="Ghorbani et al. (via RAR)", where="RAR blog, Fig. 3",
           says="the saliency maps, computed via IG, show that attributions of the naturally trained model are very "
                "fragile",

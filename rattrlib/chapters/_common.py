@@ -4,8 +4,9 @@ constants (their top-k and the block of their tables each dataset is compared wi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import math
 
@@ -14,6 +15,8 @@ import pandas as pd
 from rattrlib.claims import DISPLAY, Claim, Measurements, Verdict, format_value, metric_label, save_verdicts
 from rattrlib.config import SCALES, check_choice, rattr_home
 from rattrlib.data import load_dataset
+from rattrlib.evaluation import IFIAProtocol, ifia_protocol
+from rattrlib.settings import ChapterSettings, int_check, optional, real_check, setting
 from rattrlib.train import TrainConfig
 
 
@@ -50,6 +53,26 @@ def mean_spread(metric: str, stats, digits: int = 1) -> str:
         return "–"
     text = format_value(metric, mean, digits)
     return text if stats["n_seeds"] < 2 else f"{text} ± {format_value(metric, stats['seed_std'], digits)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class IFIASettings(ChapterSettings):
+    """The RAR/GALI evaluation's settings shared by the chapters that use it (01, 02, 03): the IFIA top-k attack's
+    ε, α, steps, IG points, softplus β, and the images attacked per model and seed. None for ε, α, steps and IG
+    points means the dataset's RAR/GALI value at the chapter's scale (:func:`rattrlib.evaluation.ifia_protocol`)."""
+
+    eps: Optional[float] = setting(optional(real_check(0, 1, low_open=True)),
+                                   "IFIA and random-baseline ℓ∞ budget; None: the dataset's (F-MNIST 0.1, MNIST 0.3)")
+    alpha: Optional[float] = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01 (RAR/GALI)")
+    attack_steps: Optional[int] = setting(optional(int_check(1)), "IFIA steps; None: the scale's (RAR/GALI 100)")
+    ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points in the attack and the maps")
+    beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
+    n_eval: int = setting(int_check(2), "test images attacked per model and seed")
+
+    def ifia(self, dataset: str, k: int) -> IFIAProtocol:
+        """The RAR/GALI evaluation of ``dataset`` at this scale with these settings and top-``k``."""
+        return ifia_protocol(dataset, self.scale, eps=self.eps, alpha=self.alpha, steps=self.attack_steps,
+                             ig_steps=self.ig_steps, k=k, beta=self.beta, n_eval=self.n_eval)
 
 
 def images_seen(config: TrainConfig) -> int:

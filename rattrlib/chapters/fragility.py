@@ -13,10 +13,10 @@ import dataclasses
 import pandas as pd
 
 from rattrlib.claims import Claim, Measurements, claims_table, format_value, judge_all, metric_label
-from rattrlib.chapters._common import budget_sentence, publish_verdicts
-from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model, ifia_protocol
+from rattrlib.chapters._common import IFIASettings, budget_sentence, publish_verdicts
+from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model
 from rattrlib.published import gali_table1
-from rattrlib.settings import ChapterSettings, choice, int_check, optional, real_check, setting
+from rattrlib.settings import choice, int_check, setting
 from rattrlib.zoo import zoo_config
 
 CHAPTER = "01_fragility"
@@ -44,24 +44,18 @@ PAPER_IMAGES = 25_000 * 50
 
 
 @dataclasses.dataclass(frozen=True)
-class FragilitySettings(ChapterSettings):
+class FragilitySettings(IFIASettings):
     """The primer's settings: the dataset, the IFIA protocol's overrides (None: the RAR/GALI protocol of the
     scale, shared with the RAR chapter so its evaluations are reused) and the figure size."""
 
     dataset: str = setting(choice(*DATASETS), "fashion_mnist, mnist10k (offline) or mnist (download)")
-    eps: float = setting(optional(real_check(0, 1, low_open=True)), "IFIA ℓ∞ budget; None: the dataset's")
-    alpha: float = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01")
-    attack_steps: int = setting(optional(int_check(1)), "IFIA steps; None: the scale's")
-    ig_steps: int = setting(optional(int_check(1)), "IG points in the attack and maps; None: the scale's")
     k: int = setting(int_check(1), "top-k of the attack and the intersection")
-    beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's surrogate")
-    n_eval: int = setting(optional(int_check(2)), "images attacked per seed; None: the scale's")
     n_show: int = setting(int_check(1), "images in the figure")
 
     PRESETS = {
-        "smoke": {"seeds": (0, 1), "dataset": "fashion_mnist", "k": 100, "beta": 10.0, "n_show": 4},
-        "cpu": {"seeds": (0, 1, 2), "dataset": "fashion_mnist", "k": 100, "beta": 10.0, "n_show": 6},
-        "paper": {"seeds": (0, 1, 2), "dataset": "fashion_mnist", "k": 100, "beta": 10.0, "n_show": 6},
+        "smoke": {"n_eval": 8, "seeds": (0, 1), "dataset": "fashion_mnist", "k": 100, "beta": 10.0, "n_show": 4},
+        "cpu": {"n_eval": 100, "seeds": (0, 1, 2), "dataset": "fashion_mnist", "k": 100, "beta": 10.0, "n_show": 6},
+        "paper": {"n_eval": 1000, "seeds": (0, 1, 2), "dataset": "fashion_mnist", "k": 100, "beta": 10.0, "n_show": 6},
     }
 
     def __post_init__(self):
@@ -70,8 +64,7 @@ class FragilitySettings(ChapterSettings):
 
     @property
     def protocol(self) -> IFIAProtocol:
-        return ifia_protocol(self.dataset, self.scale, eps=self.eps, alpha=self.alpha, steps=self.attack_steps,
-                             ig_steps=self.ig_steps, k=self.k, beta=self.beta, n_eval=self.n_eval)
+        return self.ifia(self.dataset, self.k)
 
 
 @dataclasses.dataclass

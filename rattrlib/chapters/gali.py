@@ -27,17 +27,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rattrlib.chapters._common import (PAPER_DATASET, TOPK, budget_sentence, column_label, declared_claims,
+from rattrlib.chapters._common import (PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label, declared_claims,
                                       display_scale, indexed_summary, mean_spread, publish_verdicts)
 from rattrlib.claims import RANDOM, Claim, Measurements, format_value, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
-from rattrlib.evaluation import (IFIAProtocol, ModelEvaluation, evaluate_zoo_model, ifia_protocol, object_masks,
-                                 reference_maps)
+from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model, object_masks, reference_maps
 from rattrlib.metrics import aa_kendall, aa_spearman, aa_topk
 from rattrlib.plots import plot_maps_before_after
 from rattrlib.published import gali_table1, gali_table5
-from rattrlib.settings import ChapterSettings, choice, int_check, optional, real_check, sequence_of, setting
+from rattrlib.settings import choice, int_check, real_check, sequence_of, setting
 from rattrlib.zoo import eval_pgd, get_model, zoo_config
 
 CHAPTER = "03_gali"
@@ -90,20 +89,13 @@ _COMMON = {"eps": None, "alpha": None, "attack_steps": None, "ig_steps": None, "
 
 
 @dataclasses.dataclass(frozen=True)
-class GALISettings(ChapterSettings):
+class GALISettings(IFIASettings):
     """Settings of chapter 03 (every papermill parameter; None = the scale's preset, or for the attack's ε, α,
     steps and IG points the dataset's RAR/GALI value)."""
 
     datasets: tuple = setting(sequence_of(choice(*GALI_DATASETS), distinct="dataset"), "datasets (fashion_mnist, mnist10k offline; mnist downloads)")
-    eps: Optional[float] = setting(optional(real_check(0, 1, low_open=True)),
-                                   "IFIA and random-baseline ℓ∞ budget; None: the dataset's (F-MNIST 0.1, MNIST 0.3)")
-    alpha: Optional[float] = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01 (GALI)")
-    attack_steps: Optional[int] = setting(optional(int_check(1)), "IFIA steps; None: the scale's (GALI 100)")
-    ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points in the attack and the maps")
     k_fashion_mnist: int = setting(int_check(1, 28 * 28), "top-k on Fashion-MNIST (GALI §10.2: 100)")
     k_mnist: int = setting(int_check(1, 28 * 28), "top-k on MNIST and MNIST-10k (GALI §10.3: 200)")
-    beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
-    n_eval: int = setting(int_check(2), "test images attacked per model and seed")
     lams: tuple = setting(check_lams, "λ grid of the sweep (GALI Fig. 5)")
     sweep_dataset: str = setting(choice(*GALI_DATASETS), "dataset of the λ sweep")
     sweep_seeds: int = setting(int_check(1), "how many of the seeds the λ sweep is trained with (the first ones)")
@@ -134,8 +126,7 @@ class GALISettings(ChapterSettings):
     def protocol(self, dataset: str) -> IFIAProtocol:
         """The RAR/GALI evaluation of ``dataset`` at this scale (the same as the RAR chapter's, so the shared
         models' evaluations come from the cache)."""
-        return ifia_protocol(dataset, self.scale, eps=self.eps, alpha=self.alpha, steps=self.attack_steps,
-                             ig_steps=self.ig_steps, k=self.k(dataset), beta=self.beta, n_eval=self.n_eval)
+        return self.ifia(dataset, self.k(dataset))
 
     @property
     def sweep_seed_list(self) -> tuple:

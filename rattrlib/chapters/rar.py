@@ -22,15 +22,14 @@ from typing import Optional
 
 import pandas as pd
 
-from rattrlib.chapters._common import (PAPER_DATASET, TOPK, budget_sentence, column_label, declared_claims,
+from rattrlib.chapters._common import (PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label, declared_claims,
                                       display_scale, mean_spread, publish_verdicts)
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
-from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model, ifia_protocol
+from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model
 from rattrlib.published import gali_table1
-from rattrlib.settings import (ChapterSettings, choice, int_check, optional, real_check, sequence_of,
-                               setting)
+from rattrlib.settings import choice, int_check, optional, sequence_of, setting
 from rattrlib.zoo import eval_pgd, get_model, zoo_config
 
 CHAPTER = "02_rar"
@@ -60,21 +59,14 @@ PAPER_COLUMNS = {("accuracy", "clean"): "clean_accuracy", ("accuracy", "pgd"): "
 
 
 @dataclasses.dataclass(frozen=True)
-class RARSettings(ChapterSettings):
+class RARSettings(IFIASettings):
     """Settings of chapter 02 (every papermill parameter; None = the scale's preset, or for the attack's ε, α,
     steps, IG points and k the dataset's RAR/GALI value)."""
 
     datasets: tuple = setting(sequence_of(choice(*RAR_DATASETS), distinct="dataset"),
                               "datasets (fashion_mnist, mnist10k offline; mnist downloads)")
     methods: tuple = setting(sequence_of(choice(*RAR_METHODS), distinct="method"), "rows: natural, pgd_at, ig_norm, ig_sum_norm")
-    eps: Optional[float] = setting(optional(real_check(0, 1, low_open=True)),
-                                   "IFIA and random-baseline ℓ∞ budget; None: the dataset's (F-MNIST 0.1, MNIST 0.3)")
-    alpha: Optional[float] = setting(optional(real_check(0, 1, low_open=True)), "IFIA step; None: 0.01 (RAR/GALI)")
-    attack_steps: Optional[int] = setting(optional(int_check(1)), "IFIA steps; None: the scale's (RAR/GALI 100)")
-    ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points in the attack and the maps")
     k: Optional[int] = setting(optional(int_check(1, 28 * 28)), "top-k; None: the dataset's (GALI: F-MNIST 100, MNIST 200)")
-    beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
-    n_eval: int = setting(int_check(2), "test images attacked per model and seed")
     n_show: int = setting(int_check(1, 10), "images in the before/after figure")
 
     PRESETS = {
@@ -97,8 +89,7 @@ class RARSettings(ChapterSettings):
 
     def protocol(self, dataset: str) -> IFIAProtocol:
         """The RAR/GALI evaluation of ``dataset`` at this scale, with this chapter's overrides (k per dataset)."""
-        return ifia_protocol(dataset, self.scale, eps=self.eps, alpha=self.alpha, steps=self.attack_steps,
-                             ig_steps=self.ig_steps, k=self.k or TOPK[dataset], beta=self.beta, n_eval=self.n_eval)
+        return self.ifia(dataset, self.k or TOPK[dataset])
 
     def protocols(self) -> dict:
         return {d: self.protocol(d) for d in self.datasets}

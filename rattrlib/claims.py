@@ -520,13 +520,13 @@ def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     counts = frame["verdict"].value_counts()
     lines += [" · ".join(f"**{counts.get(v, 0)}** {v}" for v in (*VERDICTS, NOT_JUDGED))
               + f" (of {len(frame)} declared claims)", ""]
-    lines += ["| paper | where | claim | verdict | net of random | images × seeds | chapter |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| source | claim | verdict | net of random | images × seeds | chapter |",
+              "|---|---|---|---|---|---|"]
     for _, r in frame.iterrows():
         claim = Claim(**{f.name: _none_if_nan(r[f"claim_{f.name}"]) for f in dataclasses.fields(Claim)})
         net = r.get("net_verdict")
         counts = "–" if r["verdict"] == NOT_JUDGED else f"{int(r['n_images'])} × {int(r['n_seeds'])}"
-        lines.append(f"| {claim.paper} | {claim.where} | {claim.statement()}"
+        lines.append(f"| {claim.paper}, {claim.where} | {claim.statement()}"
                      f"{f' [{claim.dataset}]' if claim.dataset else ''} | {r['verdict']} | "
                      f"{net if isinstance(net, str) else '–'} | {counts} | "
                      f"[{r['chapter']}](chapters/{r['chapter']}) |")

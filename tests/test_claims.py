@@ -260,7 +260,7 @@ def test_front_page_lists_every_saved_verdict_with_its_chapter(tmp_path):
     path = save_verdicts(judge_all(declared, m), tmp_path / "04_art.json", chapter="04_art", scale="cpu",
                          declared=declared)
     page = verdicts_frontpage(load_verdicts([path]), "cpu")
-    assert "| ART | Table 1 | top-k ∩ (%): ART better than PGD-AT (under ifia_topk) | holds | " in page
+    assert "| ART, Table 1 | top-k ∩ (%): ART better than PGD-AT (under ifia_topk) | holds | " in page
     assert "[04_art](chapters/04_art)" in page and "**1** holds" in page
     assert "ART better than Natural (under ifia_topk) | not judged at this scale | – | – |" in page
     assert "**1** not judged at this scale (of 3 declared claims)" in page

@@ -37,46 +37,21 @@ import torch
 from rattrlib.attacks import IFIA
 from rattrlib.data import load_dataset
 from rattrlib.evaluation import evaluate_model, ifia_protocol
-from rattrlib.models import build_model
-from rattrlib.precision import autocast, cpu_has_bf16_units
-from rattrlib.train import TrainConfig, make_method, train_cached
-from rattrlib.train.base import Batch, Progress
-from rattrlib.train.loop import make_optimiser
+from rattrlib.precision import cpu_has_bf16_units
+from rattrlib.train import train_cached
 from rattrlib.zoo import ZOO_METHODS, eval_pgd, get_model, zoo_config
+
+from bench_train_methods import seconds_per_batch  # the same timed step, with a precision
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("fp32", "bf16")
-
-
-def training_step_seconds(name: str, data, batch_size: int, batches: int, precision: str) -> float:
-    """Mean seconds of ``batches`` training steps (after one warm-up) of the zoo's cpu-preset method."""
-    torch.manual_seed(0)
-    model = build_model("mnist_cnn", data.shape, len(data.classes))
-    hp = dict(zoo_config("fashion_mnist", name, "cpu").hyperparameters)
-    if name == "teacher_aligned":  # an untrained in-memory teacher: the cost does not depend on its weights
-        hp.update(teacher=build_model("mnist_cnn", data.shape, len(data.classes)), start=None)
-    method = make_method(name, **hp)
-    method.prepare(model, data)
-    optimiser = make_optimiser("adam", model, 1e-3)
-    times = []
-    for i in range(batches + 1):
-        index = torch.arange(i * batch_size, (i + 1) * batch_size)
-        start = time.perf_counter()
-        model.train()
-        with autocast(precision, "cpu"):
-            loss, _ = method.loss(model, Batch(data.images[index], data.labels[index], index), Progress(0, 1))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        times.append(time.perf_counter() - start)
-    return sum(times[1:]) / batches
 
 
 def speed(args) -> dict:
     data = load_dataset("fashion_mnist", "train").subset((args.batches + 1) * 128, seed=0)
     out = {}
     for name in ZOO_METHODS:
-        s = {p: training_step_seconds(name, data, 128, args.batches, p) for p in PRECISIONS}
+        s = {p: seconds_per_batch(name, data, 128, args.batches, p) for p in PRECISIONS}
         out[name] = {**s, "speedup": s["fp32"] / s["bf16"]}
         print(f"train {name:16s} fp32 {s['fp32']:.3f} s  bf16 {s['bf16']:.3f} s  ×{out[name]['speedup']:.2f}",
               flush=True)

@@ -28,6 +28,7 @@ import torch
 
 from rattrlib.data import load_dataset
 from rattrlib.models import build_model
+from rattrlib.precision import autocast
 from rattrlib.train import make_method
 from rattrlib.train.base import Batch, Progress
 from rattrlib.train.loop import make_optimiser
@@ -45,7 +46,9 @@ def method_for_benchmark(name: str, data):
     return make_method(name, **hp)
 
 
-def seconds_per_batch(name: str, data, batch_size: int, batches: int) -> float:
+def seconds_per_batch(name: str, data, batch_size: int, batches: int, precision: str = "fp32") -> float:
+    """Mean seconds of ``batches`` training steps of the zoo's cpu-preset method (after one warm-up), the loss
+    in ``precision`` (:mod:`rattrlib.precision`)."""
     torch.manual_seed(0)
     model = build_model("mnist_cnn", data.shape, len(data.classes))
     method = method_for_benchmark(name, data)
@@ -57,7 +60,8 @@ def seconds_per_batch(name: str, data, batch_size: int, batches: int) -> float:
         batch = Batch(data.images[index], data.labels[index], index)
         start = time.perf_counter()
         model.train()
-        loss, _ = method.loss(model, batch, Progress(0, 1))
+        with autocast(precision, "cpu"):
+            loss, _ = method.loss(model, batch, Progress(0, 1))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -291,11 +291,12 @@ def adversarial_accuracy_zoo(dataset: str, method: str, attack: str, attack_kwar
 
 def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Optional[dict] = None, *,
                                 n: Optional[int] = 1000, seed: int = 0, device: str = "auto",
-                                cache: Optional[ResultsCache] = None, progress: bool = True) -> float:
+                                cache: Optional[ResultsCache] = None, progress: bool = True,
+                                per_image: bool = False):
     """:func:`adversarial_accuracy_zoo` for any :class:`~rattrlib.train.TrainConfig` (e.g. a zoo config with
     another training subset): accuracy (fraction) of the model ``train_cached(config)`` under ``attack`` on
     ``n`` stratified test images of ``config.dataset`` (None: all), cached under the same key as
-    :func:`adversarial_accuracy_zoo`, so the two share results for the same config."""
+    :func:`adversarial_accuracy_zoo`, so the two share results for the same config; ``per_image`` as there."""
     from rattrlib.train import TrainConfig, train_cached
 
     if not isinstance(config, TrainConfig):
@@ -305,8 +306,9 @@ def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Opti
     def load_model() -> nn.Module:
         return train_cached(config, seed=seed, device=device, cache=cache, progress=progress)[0]
 
-    return float(np.mean(_cached_adversarial_correct(config, load_model, attack, attack_kwargs, n=n, seed=seed,
-                                                     cache=cache, progress=progress)))
+    correct = _cached_adversarial_correct(config, load_model, attack, attack_kwargs, n=n, seed=seed, cache=cache,
+                                          progress=progress)
+    return correct if per_image else float(np.mean(correct))
 
 
 def corruption_accuracy_zoo(dataset: str, method: str, *, n: Optional[int] = 1000, scale: str = "cpu",

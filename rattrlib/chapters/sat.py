@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rattrlib.attacks import PGD, adversarial_correct
 from rattrlib.chapters._common import budget_sentence, mean_spread, publish_verdicts
 from rattrlib.claims import Claim, Measurements, check_claims, judge_all
 from rattrlib.config import resolve_device, seed_everything
 from rattrlib.data import load_dataset
+from rattrlib.evaluation import adversarial_accuracy_config
 from rattrlib.published import SAT_TIME_CLAIMS, sat_robustness, sat_saliency
 from rattrlib.results import ResultsCache
 from rattrlib.settings import ChapterSettings, choice, int_check, real_check, sequence_of, setting
@@ -59,8 +59,6 @@ NOISE = {"schedule": "constant", "alpha_t": 1.0}
 #: an upper bound), CIFAR-100's 50k.
 PAPER_EPOCHS = 100
 PAPER_IMAGES = {"box": PAPER_EPOCHS * 100_000, "mask": PAPER_EPOCHS * 1_360, MAPS: PAPER_EPOCHS * 50_000}
-#: bump when the per-image evaluation changes, so cached results are recomputed
-SAT_EVAL_VERSION = 1
 
 
 def _eps(name: str, value) -> float:
@@ -305,20 +303,9 @@ def pgd_correct(settings: SATSettings, config: TrainConfig, eps: float, seed: in
                 cache: Optional[ResultsCache] = None, progress: bool = False) -> np.ndarray:
     """Per test image (bool, ``settings.n_eval`` stratified images drawn with ``seed``): is the model of
     ``config`` still right under the evaluation PGD at ``eps`` (/255)? Trains or loads the model on a cache miss;
-    cached under the config, the attack, n and the seed."""
-    cache = cache or ResultsCache()
-    attack = settings.pgd(eps)
-
-    def compute() -> np.ndarray:
-        model, _ = train_cached(config, seed=seed, device=str(resolve_device(settings.device)), cache=cache,
-                                progress=progress)
-        data = load_dataset(config.dataset, "test").subset(eval_images(settings), seed=seed)
-        runner = PGD(model, **attack, generator=torch.Generator().manual_seed(seed))
-        return adversarial_correct(model, data.images, data.labels, runner, batch_size=100).numpy()
-
-    key = {"model": config, "attack": "pgd", "settings": attack, "n": eval_images(settings),
-           "version": SAT_EVAL_VERSION}
-    return cache.get_or_compute("sat_pgd_correct", key, compute, seed=seed, dataset=config.dataset)
+    cached by :func:`rattrlib.evaluation.adversarial_accuracy_config` (config, attack, n, seed)."""
+    return adversarial_accuracy_config(config, "pgd", settings.pgd(eps), n=eval_images(settings), seed=seed,
+                                       device=settings.device, cache=cache, progress=progress, per_image=True)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -45,6 +45,14 @@ def check_precision(precision: str, device: torch.device | str = "cpu") -> str:
     return precision
 
 
+def fastest_precision(device: torch.device | str = "cpu") -> str:
+    """"bf16" where ``device`` computes it natively (:func:`check_precision` accepts it), else "fp32"."""
+    try:
+        return check_precision("bf16", device)
+    except ValueError:
+        return "fp32"
+
+
 def autocast(precision: str, device: torch.device | str):
     """A context in which ``precision`` applies on ``device``: nothing for fp32, bfloat16 autocast for bf16."""
     check_precision(precision, device)
@@ -53,4 +61,4 @@ def autocast(precision: str, device: torch.device | str):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-__all__ = ["PRECISIONS", "autocast", "check_precision", "cpu_has_bf16_units"]
+__all__ = ["PRECISIONS", "autocast", "check_precision", "cpu_has_bf16_units", "fastest_precision"]

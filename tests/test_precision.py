@@ -71,3 +71,18 @@ def test_bf16_ifia_keeps_the_eps_ball_and_scores_in_fp32():
     # both attacks move the maps (top-k ∩ below 1 on average) by a similar amount
     assert abs(float(r16.topk_intersection.mean() - r32.topk_intersection.mean())) < 0.25
     assert IFIA(model, **kw, precision="bf16").hyperparameters()["precision"] == "bf16"
+
+
+def test_protocol_precision_is_the_fastest_native_one_below_paper_scale():
+    from rattrlib.evaluation import ifia_protocol
+    native = "bf16" if prec.cpu_has_bf16_units() else "fp32"
+    assert prec.fastest_precision("cpu") == native
+    assert ifia_protocol("fashion_mnist", "cpu").precision == native
+    assert ifia_protocol("fashion_mnist", "smoke").precision == native
+    assert ifia_protocol("fashion_mnist", "paper").precision == "fp32"
+    assert ifia_protocol("fashion_mnist", "cpu", precision="fp32").precision == "fp32"
+
+
+def test_fastest_precision_falls_back_to_fp32_without_units(monkeypatch):
+    monkeypatch.setattr(prec, "cpu_has_bf16_units", lambda: False)
+    assert prec.fastest_precision("cpu") == "fp32"

@@ -359,7 +359,7 @@ class ARTChapter:
         return Markdown(
             f"*Protocol.* Ours: {s.dataset}, mean ± spread over seeds {', '.join(map(str, s.seeds))} (IG-NORM and "
             f"IG-SUM-NORM: seed {self.first} only); IFIA top-k on IG, ε = {p.eps:g}, α = {p.alpha:g}, {p.steps} "
-            f"steps (paper 100), IG m = {p.ig_steps}, k = {p.k}, attack softplus β = {p.beta:g}, on {p.n_eval} "
+            f"steps in {p.precision} (paper 100; maps and scores in fp32), IG m = {p.ig_steps}, k = {p.k}, attack softplus β = {p.beta:g}, on {p.n_eval} "
             f"test images per seed (paper 1000); the random row: uniform random signs of the same ε on the same "
             f"images. PGD-{pgd['steps']} ε = {pgd['eps']:g} on {p.n_pgd or 'all'} test images. Paper: ART Table 1, "
             f"{paper_dataset(s.dataset)} (WideResNets) — compare orderings, not values. {self.budget()}")

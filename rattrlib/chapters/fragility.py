@@ -131,7 +131,7 @@ def protocol_note(settings: FragilitySettings) -> str:
     p, c = settings.protocol, zoo_config(settings.dataset, "natural", settings.scale)
     return (f"Protocol: {settings.dataset}, the zoo's natural {c.model} ({c.epochs} epochs, Adam; seeds "
             f"{', '.join(map(str, settings.seeds))}); IFIA top-k on IG with ε = {p.eps:g}, α = {p.alpha:g}, "
-            f"{p.steps} steps (GALI/RAR: 100), k = {p.k}, IG m = {p.ig_steps} right-Riemann points on a softplus "
+            f"{p.steps} steps in {p.precision} (GALI/RAR: 100; maps and scores in fp32), k = {p.k}, IG m = {p.ig_steps} right-Riemann points on a softplus "
             f"β = {p.beta:g} copy; {p.n_eval} stratified test images per seed, of which the correctly classified "
             f"are attacked (GALI: the test set). A failed attack counts with its clean map. Random sign: the same ε, "
             f"images and maps. Paper: GALI Table 1, 'Nat' (RAR's natural model).")

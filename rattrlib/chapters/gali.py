@@ -486,7 +486,7 @@ class GALIResult:
         data = ("MNIST-10k (an 8k train / 2k test subset of MNIST; GALI: full MNIST)" if dataset == "mnist10k"
                 else dataset)
         return (f"Protocol ({dataset}): data {data}; IFIA top-k on IG with ε = {p.eps:g}, α = {p.alpha:g}, "
-                f"{p.steps} steps (GALI 100), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
+                f"{p.steps} steps in {p.precision} (GALI 100; maps and scores in fp32), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
                 f"β = {p.beta:g}, on {p.n_eval} stratified test images per seed, attacked where classified "
                 f"correctly; '↳ random ε-noise' rows: random sign noise of the same ε on the same images, scored "
                 f"with the same metrics and references (GALI reports no random baseline). AA metrics (eq. 10–12): "

@@ -223,7 +223,7 @@ class RARResult:
                 else dataset)
         seeds = self.settings.seeds
         return (f"Protocol ({dataset}): data {data}; IFIA top-k on IG with ε = {p.eps:g}, α = {p.alpha:g}, "
-                f"{p.steps} steps (RAR/GALI 100), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
+                f"{p.steps} steps in {p.precision} (RAR/GALI 100; maps and scores in fp32), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
                 f"β = {p.beta:g}, on {p.n_eval} stratified test images per seed (GALI: not stated), attacked where "
                 f"classified correctly; random baseline: random sign noise of the same ε on the same images. "
                 f"PGD-{pgd['steps']} (α = {pgd['alpha']:g}, random start) on {p.n_pgd or 'all'} test images "

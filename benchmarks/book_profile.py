@@ -21,7 +21,6 @@ import json
 import os
 import platform
 from datetime import datetime, timezone
-from datetime import datetime
 from pathlib import Path
 
 import torch

@@ -6,7 +6,8 @@
 Each NAME's loader is called with ``download=True`` for both splits (reading one image of each, which checks the
 files), using torchvision's download helpers with the official URLs and md5 sums. Without ``--root`` the files go
 to ``$RATTR_HOME/data/NAME`` (``~/.cache/rattr/data/NAME``); with ``--root DIR`` every NAME goes into DIR, each in
-its own sub-folder, where ``load_dataset(NAME, root=DIR)`` finds it.
+its own sub-folder, where ``load_dataset(NAME, root=DIR)`` finds it. A failed download prints one line (the
+dataset, the URL tried, why) and exits with status 1.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # fallback: run from a checkout without installing
 
-from rattrlib.data import DATASETS  # noqa: E402
+from rattrlib.data import DATASETS, MissingDataError  # noqa: E402
 from rattrlib.data.base import SPLITS  # noqa: E402
 from rattrlib.data.online import data_dir  # noqa: E402
 
@@ -59,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown dataset(s) {', '.join(unknown)}; valid names: {', '.join(sorted(DATASETS))}")
     for name in args.names:
-        folder = fetch(name, args.root)
+        try:
+            folder = fetch(name, args.root)
+        except (MissingDataError, ValueError) as error:  # offline, a mirror gone, a corrupt or changed archive
+            print(f"download_data.py: {error}", file=sys.stderr)
+            return 1
         if folder is not None:
             print(f"{name}: files in {folder}")
     return 0

@@ -480,6 +480,40 @@ def test_flowers_download_fetches_only_the_missing_segmentations(tmp_path, monke
     assert [call[1].rsplit("/", 1)[1] for call in recorder.calls] == ["102segmentations.tgz"]
 
 
+def offline_network(monkeypatch) -> list[str]:
+    """Every torchvision download raises URLError, as with no network; returns the URLs asked for."""
+    from torchvision.datasets import utils
+
+    asked = []
+
+    def unreachable(url, *args, **kwargs):
+        asked.append(url)
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(utils, "download_and_extract_archive", unreachable)
+    monkeypatch.setattr(utils, "download_url", unreachable)
+    return asked
+
+
+@pytest.mark.parametrize("name", ONLINE)
+def test_offline_download_fails_in_one_line_naming_dataset_url_and_script(tmp_path, monkeypatch, name):
+    asked = offline_network(monkeypatch)
+    with pytest.raises(MissingDataError) as error:
+        load_dataset(name, "test", root=tmp_path, download=True)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{name}: download of ")
+    assert asked[0] in message and "URLError" in message
+    assert f"python data_scripts/download_data.py {name} --root {tmp_path}" in message
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_offline_mnist_names_both_mirrors(tmp_path, monkeypatch):
+    asked = offline_network(monkeypatch)
+    with pytest.raises(MissingDataError) as error:
+        load_dataset("mnist", "test", root=tmp_path, download=True)
+    assert len(asked) == 2 and f"{asked[0]} and {asked[1]}" in str(error.value)
+
+
 def test_sources_agree_with_torchvision():
     from torchvision import datasets
 
@@ -532,3 +566,15 @@ def test_script_downloads_both_splits_into_root(tmp_path, monkeypatch, capsys):
     recorder = DownloadRecorder(monkeypatch, write=write_cifar10)
     assert script.main(["cifar10", "--root", str(tmp_path)]) == 0
     assert len(recorder.calls) == 1 and f"cifar10: files in {tmp_path}" in capsys.readouterr().out
+
+
+def test_script_offline_prints_one_line_and_exits_1(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("download_data", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    offline_network(monkeypatch)
+    assert script.main(["cifar10", "--root", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert err.startswith("download_data.py: cifar10: download of " + online.CIFAR10_URL)
+    assert "data_scripts/download_data.py cifar10" in err

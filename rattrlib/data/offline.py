@@ -89,15 +89,20 @@ def find_fashion_mnist(split: str) -> tuple[Path, Path] | None:
 
 
 def _download_fashion_mnist() -> None:
-    """Fetch Fashion-MNIST with torchvision's download code into ``$RATTR_HOME/data/fashion_mnist``."""
+    """Fetch Fashion-MNIST with torchvision's download code into ``$RATTR_HOME/data/fashion_mnist``.
+
+    Raises a one-line :class:`MissingDataError` naming the URL tried and the offline install command on failure.
+    """
     from torchvision.datasets import FashionMNIST
 
     root = rattr_home() / "data" / "fashion_mnist"
     try:
         FashionMNIST(str(root), train=True, download=True)
     except Exception as err:  # network down, mirror gone, checksum mismatch
-        raise MissingDataError(f"Fashion-MNIST download into {root} failed ({type(err).__name__}: {err}); "
-                               f"install it offline with `{FETCH_COMMAND}`") from err
+        url = " and ".join(getattr(FashionMNIST, "mirrors", ["torchvision's Fashion-MNIST mirrors"]))
+        reason = " ".join(str(err).split())
+        raise MissingDataError(f"fashion_mnist: download from {url} into {root} failed ({type(err).__name__}: "
+                               f"{reason}); install it offline with `{FETCH_COMMAND}`") from None
 
 
 def load_fashion_mnist(split: str = "train", download: bool = False) -> ImageDataset:

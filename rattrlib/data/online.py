@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import pickle
-import urllib.error
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -115,11 +114,30 @@ def fetch_command(name: str, root: str | Path | None = None) -> str:
     return f"{FETCH_SCRIPT} {name}" + (f" --root {root}" if root is not None else "")
 
 
+class DownloadFailed(Exception):
+    """A download that did not complete: ``url`` (the address or addresses tried) and ``reason`` (one line)."""
+
+    def __init__(self, url: str, error: BaseException):
+        self.url = url
+        self.reason = f"{type(error).__name__}: " + " ".join(str(error).split())
+        super().__init__(f"{url}: {self.reason}")
+
+
 def _ensure_files(name: str, root, needed: Sequence[Path], download: bool, fetch: Callable[[], None]) -> None:
-    """Download (``download=True``) or fail with :class:`MissingDataError` when any ``needed`` path is absent."""
+    """Download (``download=True``) or fail with :class:`MissingDataError` when any ``needed`` path is absent.
+
+    A failed download (no network, a mirror gone, a bad checksum) becomes a one-line :class:`MissingDataError`
+    naming the dataset, the URL tried and the download script.
+    """
     missing = [p for p in needed if not p.exists()]
     if missing and download:
-        fetch()
+        try:
+            fetch()
+        except DownloadFailed as error:
+            raise MissingDataError(
+                f"{name}: download of {error.url} failed ({error.reason}); without internet here, run "
+                f"`{fetch_command(name, root)}` on a machine that has it and copy {data_dir(name, root)} "
+                "over") from None
         missing = [p for p in needed if not p.exists()]
         if missing:
             raise ValueError(f"{name}: the download finished but {missing[0]} is still absent; "
@@ -129,16 +147,24 @@ def _ensure_files(name: str, root, needed: Sequence[Path], download: bool, fetch
                                f"download it with: {fetch_command(name, root)}")
 
 
-def _download_and_extract(url: str, folder: Path, md5: Optional[str]) -> None:
+def _download_and_extract(url: str, folder: Path, md5: Optional[str], filename: Optional[str] = None) -> None:
+    """torchvision's download + extract of ``url`` into ``folder``; :class:`DownloadFailed` when it fails."""
     from torchvision.datasets import utils  # looked up at call time so tests can replace it
 
-    utils.download_and_extract_archive(url, download_root=str(folder), md5=md5)
+    try:
+        utils.download_and_extract_archive(url, download_root=str(folder), filename=filename, md5=md5)
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad md5 is a RuntimeError
+        raise DownloadFailed(url, error) from error
 
 
 def _download_file(url: str, folder: Path, md5: Optional[str]) -> None:
+    """torchvision's download of ``url`` into ``folder``; :class:`DownloadFailed` when it fails."""
     from torchvision.datasets import utils
 
-    utils.download_url(url, str(folder), md5=md5)
+    try:
+        utils.download_url(url, str(folder), md5=md5)
+    except (OSError, RuntimeError) as error:
+        raise DownloadFailed(url, error) from error
 
 
 def _check_limit(limit: Optional[int]) -> Optional[int]:
@@ -246,19 +272,17 @@ def _idx_path(folder: Path, stem: str) -> Path:
 
 
 def _fetch_mnist(raw: Path, split: str) -> None:
-    from torchvision.datasets import utils
-
+    """Each idx file of ``split`` from the first mirror that serves it; :class:`DownloadFailed` when none does."""
     for stem, md5 in MNIST_FILES[split]:
-        errors = []
-        for mirror in MNIST_MIRRORS:
+        urls = [f"{mirror}{stem}.gz" for mirror in MNIST_MIRRORS]
+        for url in urls:
             try:
-                utils.download_and_extract_archive(f"{mirror}{stem}.gz", download_root=str(raw),
-                                                   filename=f"{stem}.gz", md5=md5)
+                _download_and_extract(url, raw, md5, filename=f"{stem}.gz")
                 break
-            except (urllib.error.URLError, OSError, RuntimeError) as error:
-                errors.append(f"{mirror}: {error}")
+            except DownloadFailed as error:
+                last = error
         else:
-            raise RuntimeError(f"could not download {stem}.gz from any mirror:\n" + "\n".join(errors))
+            raise DownloadFailed(" and ".join(urls), last.__cause__)
 
 
 def load_mnist(split: str = "train", root=None, download: bool = False, limit: Optional[int] = None) -> ImageDataset:

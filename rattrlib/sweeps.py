@@ -25,7 +25,6 @@ sweep (one more ε, one more attribution) computes only the new cells.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import math
 from typing import Callable, Mapping, Optional, Sequence
@@ -41,7 +40,7 @@ from rattrlib.attacks._common import check_images, check_k, check_labels, check_
 from rattrlib.attributions import ATTRIBUTIONS, attribution_map, get_attribution
 from rattrlib.config import check_choice, check_eps, check_int, check_positive, check_range
 from rattrlib.metrics import METRICS, log_auc
-from rattrlib.results import ResultsCache, cache_key
+from rattrlib.results import ResultsCache, cache_key, data_fingerprint, model_fingerprint, tensor_fingerprint
 
 #: bump when a cell's computation changes, so cached cells are recomputed
 SWEEP_VERSION = 3
@@ -234,38 +233,10 @@ def _jsonable(obj):
     if obj is None or isinstance(obj, (str, bool, int, float)):
         return obj
     if isinstance(obj, Tensor):
-        return {"tensor": list(obj.shape), "dtype": str(obj.dtype), "sha256": _tensor_hash(obj)}
+        return {"tensor": list(obj.shape), "dtype": str(obj.dtype), "sha256": tensor_fingerprint(obj)}
     if isinstance(obj, torch.Generator):
         return "torch.Generator"
     return repr(obj)
-
-
-def _tensor_hash(t: Tensor, h=None) -> str:
-    own = h is None
-    h = hashlib.sha256() if own else h
-    t = t.detach().cpu().contiguous()
-    h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # reshape: 0-d tensors too
-    return h.hexdigest() if own else ""
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """SHA-256 (20 hex digits) of the model's class, structure (repr) and every parameter and buffer."""
-    h = hashlib.sha256()
-    h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}".encode())
-    for name, value in model.state_dict().items():
-        h.update(name.encode())
-        if isinstance(value, Tensor):
-            _tensor_hash(value, h)
-    return h.hexdigest()[:20]
-
-
-def data_fingerprint(images: Tensor, labels: Tensor) -> str:
-    """SHA-256 (20 hex digits) of the images and labels."""
-    h = hashlib.sha256()
-    _tensor_hash(images, h)
-    _tensor_hash(labels.long(), h)
-    return h.hexdigest()[:20]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -549,5 +520,4 @@ def log_auc_table(frame: pd.DataFrame, *, value: str = "mean", index: Optional[s
 
 __all__ = ["ATTRIBUTION_ATTACKS", "AttackFactory", "GRID_COLUMNS", "GridCell", "SCORE_FUNCTIONS", "SSR_EPS",
            "SSR_METRICS", "SWEEP_VERSION", "TRANSFER_COLUMNS", "VALUE_COLUMNS", "attack_cell", "attack_factory",
-           "attack_grid", "check_eps_list", "data_fingerprint", "log_auc_table", "model_fingerprint",
-           "transfer_grid"]
+           "attack_grid", "check_eps_list", "log_auc_table", "transfer_grid"]

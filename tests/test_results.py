@@ -1,12 +1,23 @@
 """Results cache: hit, miss, provenance, atomic writes, and corrupt or stale files."""
 
+import errno
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
 import warnings
 
+import filelock
 import pytest
 import torch
 
+import rattrlib.results as results
 from rattrlib import __version__
-from rattrlib.results import CACHE_FORMAT, CorruptCacheError, ResultsCache, cache_key
+from rattrlib.results import CACHE_FORMAT, CorruptCacheError, ResultsCache, StaleCodeError, cache_key, code_fingerprint
 
 
 class Counter:
@@ -132,3 +143,185 @@ def test_no_warning_on_a_clean_hit(cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cache.get_or_compute("eval", {"a": 1}, Counter(6), seed=0, dataset="d") == 5
+
+
+# -- many processes, one cache -----------------------------------------------------------------------------
+
+
+def _slow_compute(log: str, value):
+    """A compute function that records each call in ``log`` and takes long enough for a race."""
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(1.0)
+    return value
+
+
+def _worker(root: str, log: str, queue) -> None:
+    warnings.simplefilter("ignore")
+    try:
+        value = ResultsCache(root).get_or_compute("eval", {"eps": 0.1}, lambda: _slow_compute(log, torch.arange(5.0)),
+                                                  seed=0, dataset="d")
+        queue.put(("ok", value.tolist()))
+    except BaseException as err:  # reported to the test, which fails on it
+        queue.put(("error", repr(err)))
+
+
+def _race(root, log, n=2):
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(str(root), str(log), queue)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    return results
+
+
+def test_two_processes_computing_the_same_key_compute_it_once(tmp_path):
+    log = tmp_path / "calls.log"
+    results = _race(tmp_path / "cache", log)
+    assert results == [("ok", [0.0, 1.0, 2.0, 3.0, 4.0])] * 2
+    assert len(log.read_text().split()) == 1
+
+
+def test_two_processes_meeting_a_corrupt_record_neither_crashes_and_one_rebuilds(tmp_path):
+    cache = ResultsCache(tmp_path / "cache")
+    cache.save("eval", {"eps": 0.1}, torch.ones(1000), seed=0, dataset="d")
+    path = _stored_path(cache, {"eps": 0.1})
+    path.write_bytes(path.read_bytes()[:200])
+    log = tmp_path / "calls.log"
+    results = _race(tmp_path / "cache", log)
+    assert results == [("ok", [0.0, 1.0, 2.0, 3.0, 4.0])] * 2
+    assert len(log.read_text().split()) == 1
+    assert len(list(path.parent.glob(f"{path.name}.corrupt-*"))) == 1
+
+
+def test_a_process_killed_while_saving_leaves_no_record_and_its_temporary_file_is_cleaned(tmp_path):
+    root = tmp_path / "cache"
+    ready = tmp_path / "ready"
+    code = textwrap.dedent(f"""
+        import os, time, torch
+        from rattrlib.results import ResultsCache
+        def stuck(fd):
+            open({str(ready)!r}, "w").close()
+            time.sleep(600)
+        os.fsync = stuck
+        ResultsCache({str(root)!r}).save("eval", {{"eps": 0.1}}, torch.ones(100000), seed=0, dataset="d")
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(600):
+            if ready.exists() or child.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert ready.exists(), "the writer never reached its fsync"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    cache = ResultsCache(root)
+    leftovers = list((root / "eval").glob(".*.tmp"))
+    assert len(leftovers) == 1 and leftovers[0].stat().st_size > 0
+    assert cache.load("eval", {"eps": 0.1}, seed=0, dataset="d") is None  # no partial record under the key
+    assert cache.clean_temporaries() == leftovers
+    assert not list((root / "eval").glob(".*.tmp"))
+
+
+def test_get_or_compute_removes_the_temporary_files_of_its_key(cache):
+    key = cache_key("eval", {"eps": 0.1}, 0, "d")
+    (cache.root / "eval").mkdir(parents=True)
+    orphan = cache.root / "eval" / f".{key}.abc123.tmp"
+    orphan.write_bytes(b"half a record")
+    assert cache.get_or_compute("eval", {"eps": 0.1}, lambda: 7, seed=0, dataset="d") == 7
+    assert not orphan.exists()
+
+
+def test_clean_temporaries_spares_a_key_being_written(cache):
+    key = cache_key("eval", {"eps": 0.1}, 0, "d")
+    (cache.root / "eval").mkdir(parents=True)
+    busy = cache.root / "eval" / f".{key}.abc123.tmp"
+    busy.write_bytes(b"being written")
+    with filelock.FileLock(cache.root / "eval" / f".{key}.lock"):
+        assert cache.clean_temporaries() == []  # the lock is held (in this process, as a writer would)
+    assert busy.exists()
+    assert cache.clean_temporaries() == [busy]
+
+
+def _read_only(monkeypatch):
+    """Make every write to the cache fail as on a read-only mount (tests may run as root, which ignores chmod)."""
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
+
+
+def test_a_read_only_cache_returns_the_result_with_a_warning(cache, monkeypatch):
+    cache.save("eval", {"eps": 0.1}, 1, seed=0, dataset="d")
+    _read_only(monkeypatch)
+    compute = Counter(torch.ones(3))
+    with pytest.warns(UserWarning) as caught:
+        value = cache.get_or_compute("eval", {"eps": 0.2}, compute, seed=0, dataset="d")
+    messages = " ".join(str(w.message) for w in caught)
+    assert "not writable" in messages and "not stored" in messages
+    assert compute.calls == 1 and torch.equal(value, torch.ones(3))
+    assert cache.get_or_compute("eval", {"eps": 0.1}, Counter(2), seed=0, dataset="d") == 1  # hits still load
+
+
+def test_a_corrupt_record_in_a_read_only_cache_is_reported_and_recomputed(cache, monkeypatch):
+    cache.save("eval", {"eps": 0.1}, torch.ones(1000), seed=0, dataset="d")
+    path = _stored_path(cache, {"eps": 0.1})
+    path.write_bytes(path.read_bytes()[:200])
+    _read_only(monkeypatch)
+    with pytest.warns(UserWarning) as caught:
+        value = cache.get_or_compute("eval", {"eps": 0.1}, Counter(5), seed=0, dataset="d")
+    assert value == 5
+    messages = " ".join(str(w.message) for w in caught)
+    assert "unreadable" in messages and "not stored" in messages
+
+
+def test_a_record_of_the_wrong_structure_is_treated_as_corrupt(cache):
+    def validate(value):
+        if not isinstance(value, dict):
+            raise TypeError("not a dict")
+
+    cache.save("eval", {"eps": 0.1}, [1, 2], seed=0, dataset="d")
+    with pytest.warns(UserWarning, match="wrong structure"):
+        value = cache.get_or_compute("eval", {"eps": 0.1}, Counter({"a": 1}), seed=0, dataset="d",
+                                     validate=validate)
+    assert value == {"a": 1}
+    assert cache.get_or_compute("eval", {"eps": 0.1}, Counter({}), seed=0, dataset="d", validate=validate) == {"a": 1}
+
+
+def test_a_record_of_other_code_is_recomputed_or_loaded_with_allow_stale(cache, monkeypatch):
+    cache.save("eval", {"eps": 0.1}, "old", seed=0, dataset="d")
+    monkeypatch.setattr(results, "code_fingerprint", lambda parts: "other-code")
+    with pytest.raises(StaleCodeError, match="other rattrlib sources"):
+        cache.load("eval", {"eps": 0.1}, seed=0, dataset="d")
+    with pytest.warns(UserWarning, match="allow_stale"):
+        assert cache.get_or_compute("eval", {"eps": 0.1}, Counter("new"), seed=0, dataset="d",
+                                    allow_stale=True) == "old"
+    assert cache.get_or_compute("eval", {"eps": 0.1}, Counter("new"), seed=0, dataset="d") == "new"
+    assert cache.load("eval", {"eps": 0.1}, seed=0, dataset="d").code == "other-code"
+
+
+def test_code_fingerprint_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    module = package / "m.py"
+    monkeypatch.setattr(results, "__file__", str(package / "results.py"))
+
+    def fingerprint(source):
+        module.write_text(source)
+        results.code_fingerprint.cache_clear()
+        return results.code_fingerprint(("m.py",))
+
+    base = fingerprint('def f(x):\n    return x + 1\n')
+    assert fingerprint('def f(x):\n    """Adds one."""\n    # a comment\n    return x + 1  # here\n') == base
+    assert fingerprint('def f(x):\n    return x + 2\n') != base
+    results.code_fingerprint.cache_clear()
+    with pytest.raises(ValueError, match="not a file or folder"):
+        code_fingerprint(("no_such_module.py",))

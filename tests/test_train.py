@@ -67,7 +67,7 @@ def test_train_cached_trains_once_then_loads(tiny_registered, tmp_path, monkeypa
     def no_training(*args, **kwargs):
         raise AssertionError("trained again although the model was cached")
 
-    monkeypatch.setattr("rattrlib.train.train", no_training)
+    monkeypatch.setattr("rattrlib.train.cached.fit", no_training)
     again, logs_again = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
     assert logs_again == logs
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
@@ -139,7 +139,7 @@ def test_train_cached_resumes_from_its_last_checkpoint(tiny_registered, tmp_path
         epochs_run.append(len(logs))
         return logs
 
-    monkeypatch.setattr("rattrlib.train.fit", counting_fit)
+    monkeypatch.setattr("rattrlib.train.cached.fit", counting_fit)
     resumed, logs = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
     assert len(logs) == 3 and epochs_run == [3]
     assert all(torch.equal(a, b) for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()))
@@ -169,3 +169,63 @@ def test_init_fine_tunes_the_model_of_another_config(tiny_registered, tmp_path, 
                zip(start.state_dict().values(), scratch.state_dict().values()))
     with pytest.raises(ValueError, match="init must train the same dataset and model"):
         TrainConfig(dataset="tiny", init=TrainConfig(dataset="fashion_mnist"))
+
+
+def test_the_checkpoint_is_removed_once_the_model_is_stored_unless_kept(tiny_registered, tmp_path):
+    config = TrainConfig(dataset="tiny", epochs=2, batch_size=16)
+    for keep, root in ((False, tmp_path / "a"), (True, tmp_path / "b")):
+        cache = ResultsCache(root)
+        train_cached(config, seed=0, device="cpu", cache=cache, progress=False, keep_checkpoint=keep)
+        assert (cache.load("checkpoint", config, seed=0, dataset="tiny") is not None) == keep
+        assert cache.load("model", config, seed=0, dataset="tiny") is not None
+
+
+def test_a_model_record_of_the_wrong_structure_is_rebuilt_not_a_type_error(tiny_registered, tmp_path):
+    cache = ResultsCache(tmp_path)
+    config = TrainConfig(dataset="tiny", epochs=1, batch_size=16)
+    cache.save("model", config, {"weights": [1, 2]}, seed=0, dataset="tiny")  # well-formed record, wrong payload
+    with pytest.warns(UserWarning, match="wrong structure"):
+        model, logs = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
+    assert len(logs) == 1 and isinstance(model, torch.nn.Module)
+
+
+_TRAIN_IN_A_PROCESS = """
+import sys, torch
+from rattrlib.train import TrainConfig, train_cached
+config = TrainConfig(dataset="fashion_mnist", epochs=1, batch_size=32, n_train=64)
+model, _ = train_cached(config, seed=0, device="cpu", progress=False)
+torch.save(model.state_dict(), sys.argv[1])
+"""
+
+
+def test_a_model_trained_by_other_code_is_retrained_not_served(tmp_path):
+    """The issue's ×0 experiment: a copy of rattrlib whose natural loss is multiplied by 0 must not be served the
+    model the real code trained (the key is the same; the training code's fingerprint is not)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rattrlib
+
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(rattrlib.__file__).parent, copy / "rattrlib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    natural = copy / "rattrlib" / "train" / "natural.py"
+    source = natural.read_text()
+    assert "loss = F.cross_entropy(" in source
+    natural.write_text(source.replace("loss = F.cross_entropy(", "loss = 0 * F.cross_entropy("))
+    env = {**os.environ, "RATTR_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+
+    def run(pythonpath, out):
+        subprocess.run([sys.executable, "-c", _TRAIN_IN_A_PROCESS, str(out)], check=True, env={
+            **env, "PYTHONPATH": str(pythonpath)}, cwd=tmp_path)
+        return torch.load(out)
+
+    real = Path(rattrlib.__file__).parent.parent
+    trained = run(real, tmp_path / "real.pt")
+    zeroed = run(copy, tmp_path / "zeroed.pt")
+    again = run(real, tmp_path / "again.pt")
+    assert any(not torch.equal(trained[k], zeroed[k]) for k in trained)  # retrained by the ×0 code
+    assert all(torch.equal(trained[k], again[k]) for k in trained)  # and by the real code again, identically

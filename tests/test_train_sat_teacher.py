@@ -113,7 +113,7 @@ def test_model_fingerprint_hashes_zero_dim_buffers():
     """training_cost(start=<ResNet>) fingerprints the start model: BatchNorm's 0-d num_batches_tracked must hash."""
     from torch import nn
 
-    from rattrlib.sweeps import model_fingerprint
+    from rattrlib.results import model_fingerprint
 
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
     before = model_fingerprint(model)

@@ -500,7 +500,7 @@ def test_teacher_and_start_given_as_train_configs_are_trained_once_and_cached(tm
         trained.append(method.name)
         return real_fit(model, data, method, **kwargs)
 
-    monkeypatch.setattr("rattrlib.train.fit", counting_fit)
+    monkeypatch.setattr("rattrlib.train.cached.fit", counting_fit)
     student, logs = train_cached(config, seed=0, device="cpu", cache=cache, progress=False)
     assert trained == ["teacher_aligned", "natural"]  # the teacher, resolved in prepare, in the same cache
     assert math.isfinite(logs[0]["align"]) and math.isfinite(logs[0]["ig"])

@@ -96,7 +96,7 @@ def test_smoke_get_model_trains_once_then_loads_from_the_cache(tiny_zoo, monkeyp
     def no_training(*args, **kwargs):
         raise AssertionError("trained again although the model was cached")
 
-    monkeypatch.setattr("rattrlib.train.fit", no_training)
+    monkeypatch.setattr("rattrlib.train.cached.fit", no_training)
     again, logs_again = get_model("tiny", "pgd_at", "smoke", device="cpu", progress=False)
     assert logs_again == logs
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
@@ -111,7 +111,7 @@ def test_smoke_teacher_aligned_starts_from_the_cached_pgd_at_teacher(tiny_zoo, m
         trained.append(method.name)
         return real_fit(model, data, method, **kwargs)
 
-    monkeypatch.setattr("rattrlib.train.fit", counting_fit)
+    monkeypatch.setattr("rattrlib.train.cached.fit", counting_fit)
     student, logs = get_model("tiny", "teacher_aligned", "smoke", device="cpu", progress=False)
     assert trained == ["teacher_aligned"]  # the teacher came from the cache
     assert {"ce", "ig", "align"} <= set(logs[0])

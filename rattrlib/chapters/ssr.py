@@ -26,11 +26,10 @@ from rattrlib.claims import RANDOM, Claim, Measurements, check_claims, format_va
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
 from rattrlib.plots import plot_attribution_grid
-from rattrlib.results import ResultsCache
+from rattrlib.results import ResultsCache, data_fingerprint, model_fingerprint
 from rattrlib.settings import (ChapterSettings, choice, int_check, optional, real_check, sequence_of, setting)
 from rattrlib import sweeps
-from rattrlib.sweeps import (SSR_METRICS, attack_cell, attack_factory, check_eps_list, data_fingerprint,
-                             model_fingerprint)
+from rattrlib.sweeps import SSR_METRICS, attack_cell, attack_factory, check_eps_list
 from rattrlib.train.cost import training_cost
 from rattrlib.train.ssr import SSR
 from rattrlib.zoo import get_model, zoo_config

@@ -33,9 +33,11 @@ from torch import nn
 from rattrlib.config import check_int, resolve_device, seed_everything
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.models import build_model
-from rattrlib.results import ResultsCache
+from rattrlib.results import ResultsCache, data_fingerprint, model_fingerprint
 from rattrlib.train.base import Batch, Progress
+from rattrlib.train.cached import TrainConfig
 from rattrlib.train.loop import make_optimiser
+from rattrlib.train.registry import make_method
 
 #: bump when the measurement changes, so cached costs are re-measured
 COST_VERSION = 2
@@ -72,8 +74,6 @@ def _torch_threads(threads: Optional[int]):
 
 def _measure(config, data: ImageDataset, start: Optional[nn.Module], batches: int, batch_size: int, warmup: int,
              seed: int, device: torch.device) -> dict:
-    from rattrlib.train import make_method
-
     seed_everything(seed)
     model = build_model(config.model, data.shape, len(data.classes))
     if start is not None:
@@ -143,8 +143,6 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
     and after (a contended CPU inflates the wall times), ``measured`` (UTC time) and ``machine`` (the description
     of the machine that measured it, host name included).
     """
-    from rattrlib.train import TrainConfig
-
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     batches = check_int("batches", batches, 1)
@@ -170,8 +168,6 @@ def training_cost(config, *, batches: int = 4, batch_size: Optional[int] = None,
     if cache is None:
         measured = compute()
     else:
-        from rattrlib.sweeps import data_fingerprint, model_fingerprint
-
         key = {"kind": "training_cost", "version": COST_VERSION, "config": config, "batches": batches,
                "batch_size": batch_size, "warmup": warmup,
                "machine": {k: v for k, v in machine.items() if k != "host"},

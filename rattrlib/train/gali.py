@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import hashlib
 import random
-from typing import TYPE_CHECKING, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -18,10 +18,9 @@ from rattrlib.attributions._core import target_gradient
 from rattrlib.config import check_choice, check_int, check_nonnegative
 from rattrlib.data import ImageDataset
 from rattrlib.train.base import Batch, Progress
+from rattrlib.results import _canonical
+from rattrlib.train.cached import TrainConfig, train_cached
 from rattrlib.train.rar import _LossIGRegularised, ig_l1
-
-if TYPE_CHECKING:  # rattrlib.train imports this module
-    from rattrlib.train import TrainConfig
 
 #: where the saliency-matching term compares the student's and the teacher's input gradients
 ALIGN_POINTS = ("clean", "adversarial")
@@ -38,14 +37,12 @@ def state_dict_sha256(model: nn.Module) -> str:
 
 
 #: a teacher or start model: the model itself, or the TrainConfig (or dict of its fields) that trains it
-ModelSpec = Union[nn.Module, "TrainConfig", dict]
+ModelSpec = Union[nn.Module, TrainConfig, dict]
 
 
 def _as_config(spec, what: str):
     """A TrainConfig from a TrainConfig or a dict of its fields (a ``seed`` key is split off); None for a
     module. Raises ValueError otherwise."""
-    from rattrlib.train import TrainConfig  # lazy: rattrlib.train imports this module
-
     if isinstance(spec, nn.Module):
         return None, None
     if isinstance(spec, TrainConfig):
@@ -133,8 +130,6 @@ class TeacherAligned(_LossIGRegularised):
         return {"module": type(model).__name__, "sha256": state_dict_sha256(model)}
 
     def _identify_config(self, config, seed) -> dict:
-        from rattrlib.results import _canonical
-
         return {"config": _canonical(dataclasses.asdict(config)),
                 "seed": self.teacher_seed if seed is None else seed}
 
@@ -145,8 +140,6 @@ class TeacherAligned(_LossIGRegularised):
     def _resolve(self, config, seed, device) -> nn.Module:
         """Train or load a configured model; the caller's RNG states are restored afterwards, so the student's
         run is the same whether the teacher had to be trained now or came from the cache."""
-        from rattrlib.train import train_cached
-
         states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
                   torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
         try:

@@ -68,9 +68,10 @@ from torch import Tensor, nn
 from rattrlib.attributions import ATTRIBUTIONS, attribution_map, get_attribution
 from rattrlib.config import check_choice, check_eps, check_int, check_positive, check_real, check_unit_interval
 from rattrlib.data import ImageDataset
-from rattrlib.results import ResultsCache
+from rattrlib.results import ResultsCache, data_fingerprint
 from rattrlib.train.adversarial import PGDAT, linf_ascent, trades_attack, trades_loss, trades_start
 from rattrlib.train.base import Batch, Progress, TrainingMethod
+from rattrlib.train.cached import TrainConfig, train_cached
 
 SALIENCY_SOURCES = ("mask", "box", "threshold", "maps")
 SCHEDULES = ("compressed", "epochs", "constant")
@@ -158,8 +159,6 @@ TEACHER_MAPS_VERSION = 1
 def check_saliency_teacher(spec) -> dict:
     """Validate a ``saliency_teacher`` description (module docstring) and return it in canonical form
     ``{"config": dict, "seed": int, "attribution": str, "kwargs": dict}``; raises ``ValueError``."""
-    from rattrlib.train import TrainConfig
-
     if not isinstance(spec, dict):
         raise ValueError(f"saliency_teacher must be a dict with keys config, attribution (and seed, kwargs); "
                          f"got {type(spec).__name__}")
@@ -195,9 +194,6 @@ def teacher_saliency_maps(teacher, attribution: str, kwargs: Optional[dict], dat
     attribution, kwargs, batch size and the fingerprint of ``data``'s images and labels; the caller's RNG
     states are left as they were. ``batch_size``: images per attribution call.
     """
-    from rattrlib.sweeps import data_fingerprint
-    from rattrlib.train import TrainConfig, train_cached
-
     spec = check_saliency_teacher({"config": teacher, "seed": seed, "attribution": attribution,
                                    "kwargs": kwargs or {}})
     batch_size = check_int("batch_size", batch_size, 1)

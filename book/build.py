@@ -1,10 +1,15 @@
 """Build the book: execute every chapter in notebooks/ with papermill, then render HTML with jupyter-book.
 
-    python book/build.py [--scale cpu] [--device auto] [--force] [--only 00_quickstart]
+    python book/build.py [--scale cpu] [--device auto] [--force] [--only 00_quickstart] [--no-render]
 
 A chapter is re-executed only when its notebook, the rattrlib sources or the parameters changed since its last
-successful run (a stamp beside the executed notebook records that); otherwise the stored execution is reused.
-Expensive artefacts inside a chapter (trained models, evaluation tables) are reused through the results cache.
+successful run (a stamp beside the executed notebook records the digest, the scale and the parameters);
+otherwise the stored execution is reused. Expensive artefacts inside a chapter (trained models, evaluation tables)
+are reused through the results cache.
+
+Every chapter is attempted: one that fails becomes a page showing its error and the command that reruns it, the
+rest still render, a summary is printed and the build exits non-zero. The book is never rendered from chapters
+executed at different scales (e.g. after ``--only X --scale smoke`` while the others are at cpu).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,20 +69,149 @@ def chapters_in_toc() -> list[str]:
     return names
 
 
+def read_stamp(stamp: Path) -> dict | None:
+    """The stamp of an executed chapter (digest, scale, parameters, status), or None when it is absent or in the
+    old plain-digest format (unknown scale: the chapter is re-executed)."""
+    try:
+        record = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and {"digest", "scale", "status"} <= set(record) else None
+
+
+def write_stamp(stamp: Path, digest: str, parameters: dict, status: str) -> None:
+    record = {"digest": digest, "scale": parameters["scale"], "parameters": parameters, "status": status}
+    stamp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def rerun_command(name: str, parameters: dict) -> str:
+    """The command that executes chapter ``name`` alone with ``parameters``."""
+    device = "" if parameters.get("device", "auto") == "auto" else f" --device {parameters['device']}"
+    return f"python book/build.py --scale {parameters['scale']}{device} --only {name}"
+
+
 def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
-    """Run ``notebook`` with papermill into book/chapters/ unless its stamp is current; return what was done."""
+    """Run ``notebook`` with papermill into book/chapters/ unless its stamp is current; return what was done.
+
+    A failure propagates after the partial ``.running.ipynb`` is removed; :func:`attempt_chapter` handles it."""
     output = EXECUTED / notebook.name
     stamp = output.with_suffix(".stamp")
     digest = source_digest(notebook, parameters)
-    if not force and output.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+    record = read_stamp(stamp)
+    if not force and output.exists() and record and record["status"] == "executed" and record["digest"] == digest:
         return "reused"
     tmp = output.with_suffix(".running.ipynb")
     start = time.perf_counter()
-    papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, cwd=str(NOTEBOOKS),
-                               progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager)
-    os.replace(tmp, output)  # a failed run leaves the last good execution in place
-    stamp.write_text(digest + "\n")
+    try:
+        papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, cwd=str(NOTEBOOKS),
+                                   progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager)
+    except BaseException:  # an error or Ctrl-C: no partial execution is left behind
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, output)
+    write_stamp(stamp, digest, parameters, "executed")
     return f"executed in {time.perf_counter() - start:.0f} s"
+
+
+def attempt_chapter(notebook: Path, parameters: dict, force: bool) -> str:
+    """:func:`execute_chapter`, turning an exception into the chapter's failure page; returns what was done."""
+    try:
+        return execute_chapter(notebook, parameters, force)
+    except Exception as error:  # a failing chapter must not stop the others
+        write_failure_page(notebook, parameters, error)
+        return f"FAILED ({_error_line(error)})"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _error_line(error: Exception) -> str:
+    """``Type: message`` on one line, from a PapermillExecutionError or any exception."""
+    ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    return f"{ename}: " + " ".join(_ANSI.sub("", str(evalue)).split())
+
+
+def _fenced(text: str, language: str = "") -> str:
+    """``text`` as a markdown code block, fenced with more backticks than it contains."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
+
+
+def _notebook_json(notebook: Path) -> dict:
+    """The notebook's JSON, or {} when it cannot be read (a failure page must still be written)."""
+    try:
+        return json.loads(notebook.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def notebook_title(notebook: Path) -> str:
+    """The first ``# `` heading of the notebook's markdown, else its stem."""
+    for cell in _notebook_json(notebook).get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook.stem
+
+
+def failure_markdown(notebook: Path, parameters: dict, error: Exception) -> str:
+    """The text of a failed chapter's page: the error, the failing cell, the traceback and the rerun command."""
+    parts = [f"# {notebook_title(notebook)} (build failed)",
+             f"This chapter failed while `book/build.py` executed it at scale **{parameters['scale']}**; the "
+             "other chapters were still built. The error:",
+             _fenced(_error_line(error))]
+    source = getattr(error, "source", None)
+    if source:
+        parts += [f"in this cell (execution count {getattr(error, 'exec_count', '?')}):", _fenced(source, "python")]
+    traceback = getattr(error, "traceback", None)
+    if traceback:
+        parts += ["Traceback:", _fenced(_ANSI.sub("", "\n".join(traceback)))]
+    parts += ["Rerun this chapter alone with:", _fenced(rerun_command(notebook.stem, parameters), "bash")]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_failure_page(notebook: Path, parameters: dict, error: Exception) -> Path:
+    """book/chapters/<name>.ipynb as a one-cell notebook showing the failure; its stamp says ``failed`` so the
+    next build re-executes it and its stale outputs of any earlier run are never shown."""
+    output = EXECUTED / notebook.name
+    page = {"cells": [{"cell_type": "markdown", "id": "build-failed", "metadata": {},
+                       "source": failure_markdown(notebook, parameters, error)}],
+            "metadata": _notebook_json(notebook).get("metadata", {}), "nbformat": 4, "nbformat_minor": 5}
+    output.write_text(json.dumps(page, indent=1) + "\n")
+    write_stamp(output.with_suffix(".stamp"), source_digest(notebook, parameters), parameters, "failed")
+    return output
+
+
+def chapter_states(names: list[str]) -> dict[str, str]:
+    """Per chapter of the toc: its scale when executed, ``failed``, ``unknown`` (no or old stamp) or ``missing``."""
+    states = {}
+    for name in names:
+        record = read_stamp(EXECUTED / f"{name}.stamp")
+        if not (EXECUTED / f"{name}.ipynb").exists():
+            states[name] = "missing"
+        elif record is None:
+            states[name] = "unknown"
+        else:
+            states[name] = "failed" if record["status"] == "failed" else record["scale"]
+    return states
+
+
+def mixed_scales_error(states: dict[str, str], scale: str) -> str | None:
+    """Why the executed chapters cannot make one book at ``scale`` (some executed at another or an unknown
+    scale), or None when they can. Failed and missing chapters are not counted."""
+    by_scale: dict[str, list[str]] = {}
+    for name, state in states.items():
+        if state not in ("failed", "missing"):
+            by_scale.setdefault(state, []).append(name)
+    stray = [name for s, names in sorted(by_scale.items()) if s != scale for name in names]
+    if not stray:
+        return None
+    listing = "; ".join(f"{s}: {', '.join(names)}" for s, names in sorted(by_scale.items()))
+    return (f"refusing to render a book at scale {scale} from chapters executed at different scales ({listing}; "
+            f"'unknown' = no stamp, or one from before scales were recorded); re-execute them at one scale: "
+            f"python book/build.py --scale {scale} --only {' '.join(stray)}")
 
 
 def ensure_mathjax() -> None:
@@ -104,12 +239,38 @@ def write_verdicts_page(scale: str, chapters: list[str]) -> Path:
     return page
 
 
+def render(scale: str, chapters: list[str]) -> None:
+    """The verdicts page, MathJax and the HTML of the book (jupyter-book)."""
+    write_verdicts_page(scale, chapters)
+    ensure_mathjax()
+    print("[book] rendering HTML with jupyter-book", flush=True)
+    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK)], check=True)
+
+
+def print_summary(results: dict[str, str], states: dict[str, str], parameters: dict) -> list[str]:
+    """Per chapter of the toc: executed / reused / FAILED (with its rerun command); returns the failed ones."""
+    print(f"[book] summary at scale {parameters['scale']}:")
+    width = max(map(len, states), default=0)
+    failed = []
+    for name, state in states.items():
+        earlier = {"failed": "FAILED in an earlier build", "missing": "never executed",
+                   "unknown": "not run now (executed at an unknown scale)"}
+        result = results.get(name, earlier.get(state, f"not run now (executed at scale {state})"))
+        if result.startswith("FAILED"):
+            failed.append(name)
+            result += f"; rerun: {rerun_command(name, parameters)}"
+        print(f"  {name.ljust(width)}  {result}")
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="cpu", choices=SCALES)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--force", action="store_true", help="re-execute every chapter")
     parser.add_argument("--only", nargs="*", help="chapter names to execute (default: all)")
+    parser.add_argument("--no-render", action="store_true",
+                        help="execute the chapters only: no HTML, no scale or completeness check of the book")
     args = parser.parse_args(argv)
 
     listed = chapters_in_toc()
@@ -126,18 +287,28 @@ def main(argv: list[str] | None = None) -> int:
     EXECUTED.mkdir(exist_ok=True)
     parameters = {"scale": args.scale, "device": args.device}
     total = time.perf_counter()
+    results = {}
     for notebook in notebooks:
         print(f"[book] {notebook.name}: ", end="", flush=True)
-        print(execute_chapter(notebook, parameters, args.force), flush=True)
-    missing = [name for name in listed if not (EXECUTED / f"{name}.ipynb").exists()]
+        results[notebook.stem] = attempt_chapter(notebook, parameters, args.force)
+        print(results[notebook.stem], flush=True)
+    states = chapter_states(listed)
+    failed = print_summary(results, states, parameters)
+    if args.no_render:
+        return 1 if any(name in failed for name in results) else 0
+    missing = [name for name, state in states.items() if state == "missing"]
     if missing:
         print(f"[book] chapters never executed: {missing}", file=sys.stderr)
         return 1
-    write_verdicts_page(args.scale, listed)
-    ensure_mathjax()
-    print("[book] rendering HTML with jupyter-book", flush=True)
-    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK)], check=True)
+    mixed = mixed_scales_error(states, args.scale)
+    if mixed:
+        print(f"[book] {mixed}", file=sys.stderr)
+        return 1
+    render(args.scale, [name for name in listed if name not in failed])
     print(f"[book] done in {time.perf_counter() - total:.0f} s: {BOOK / '_build' / 'html' / 'index.html'}")
+    if failed:
+        print(f"[book] {len(failed)} chapter(s) FAILED, shown as error pages: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,137 @@
+"""book/build.py on throwaway books: tiny notebooks (python3 kernel), a temporary book folder, no HTML rendering.
+
+Every chapter is attempted, a failing one becomes a page with its error and rerun command, no ``.running.ipynb`` is
+left, the build exits non-zero; stamps record the scale, mixed scales are refused, an old plain-digest stamp makes
+its chapter re-execute.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+BUILD = Path(__file__).resolve().parents[1] / "book" / "build.py"
+spec = importlib.util.spec_from_file_location("book_build", BUILD)
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+
+
+def write_notebook(path: Path, title: str, code: str) -> Path:
+    """A chapter: a title, a parameters cell (scale, device) and one code cell."""
+    parameters = nbformat.v4.new_code_cell('scale = "cpu"\ndevice = "auto"')
+    parameters.metadata["tags"] = ["parameters"]
+    cells = [nbformat.v4.new_markdown_cell(f"# {title}"), parameters, nbformat.v4.new_code_cell(code)]
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), path)
+    return path
+
+
+@pytest.fixture
+def book(tmp_path, monkeypatch):
+    """A book of two chapters, ``bad`` (raises) and ``good`` (``1 + 1``); rendering replaced by a recorder."""
+    notebooks, folder = tmp_path / "notebooks", tmp_path / "book"
+    notebooks.mkdir()
+    folder.mkdir()
+    (tmp_path / "rattrlib").mkdir()  # source_digest hashes ROOT/rattrlib: empty here, so others' edits can't matter
+    write_notebook(notebooks / "bad.ipynb", "A bad chapter", 'raise ValueError("boom at " + scale)')
+    write_notebook(notebooks / "good.ipynb", "A good chapter", "1 + 1")
+    (folder / "_toc.yml").write_text("root: intro\nchapters:\n  - file: chapters/bad\n  - file: chapters/good\n")
+    for name, value in (("ROOT", tmp_path), ("NOTEBOOKS", notebooks), ("BOOK", folder),
+                        ("EXECUTED", folder / "chapters")):
+        monkeypatch.setattr(build, name, value)
+    rendered = []
+    monkeypatch.setattr(build, "render", lambda scale, chapters: rendered.append((scale, chapters)))
+    return folder / "chapters", rendered
+
+
+def stamp(executed: Path, name: str) -> dict:
+    return json.loads((executed / f"{name}.stamp").read_text())
+
+
+def test_a_failing_chapter_becomes_an_error_page_and_the_build_goes_on(book, capsys):
+    executed, rendered = book
+    assert build.main(["--scale", "smoke"]) == 1
+    out, err = capsys.readouterr()
+
+    good = nbformat.read(executed / "good.ipynb", as_version=4)
+    assert good.cells[-1].outputs[0]["data"]["text/plain"] == "2"
+    assert stamp(executed, "good")["scale"] == "smoke" and stamp(executed, "good")["status"] == "executed"
+
+    page = nbformat.read(executed / "bad.ipynb", as_version=4)
+    nbformat.validate(page)
+    text = page.cells[0].source
+    assert text.startswith("# A bad chapter (build failed)")
+    assert "ValueError: boom at smoke" in text and 'raise ValueError("boom at " + scale)' in text
+    assert "python book/build.py --scale smoke --only bad" in text
+    assert stamp(executed, "bad")["status"] == "failed"
+    assert not list(executed.glob("*.running.ipynb"))
+
+    assert rendered == [("smoke", ["good"])]  # the rest is rendered, the failure only as its page
+    summary = out[out.index("summary"):]
+    assert "bad   FAILED (ValueError: boom at smoke)" in summary and "good  executed in" in summary
+    assert "FAILED" in err and "bad" in err
+
+    assert build.main(["--scale", "smoke"]) == 1  # the good chapter is reused, the failed one attempted again
+    summary = capsys.readouterr().out
+    assert "good  reused" in summary and "bad   FAILED" in summary
+
+
+def test_chapters_of_mixed_scales_are_not_rendered(book, capsys):
+    executed, rendered = book
+    executed.mkdir()
+    (executed / "bad.ipynb").write_text("{}")  # as if executed at cpu earlier
+    build.write_stamp(executed / "bad.stamp", "0" * 64, {"scale": "cpu", "device": "auto"}, "executed")
+    assert build.main(["--scale", "smoke", "--only", "good"]) == 1
+    err = capsys.readouterr().err
+    assert "different scales (cpu: bad; smoke: good" in err
+    assert "python book/build.py --scale smoke --only bad" in err
+    assert rendered == []
+    assert build.main(["--scale", "smoke", "--only", "good", "--no-render"]) == 0  # executing alone is fine
+
+
+def test_an_old_plain_digest_stamp_means_unknown_scale_and_re_execution(book, capsys):
+    executed, rendered = book
+    executed.mkdir()
+    notebook = build.NOTEBOOKS / "good.ipynb"
+    (executed / "good.ipynb").write_text(notebook.read_text())
+    digest = build.source_digest(notebook, {"scale": "smoke", "device": "auto"})
+    (executed / "good.stamp").write_text(digest + "\n")  # the format before scales were recorded
+    assert build.chapter_states(["good"]) == {"good": "unknown"}
+    assert build.main(["--scale", "smoke", "--only", "good", "--no-render"]) == 0
+    assert "good  executed in" in capsys.readouterr().out
+    assert stamp(executed, "good") == {"digest": digest, "scale": "smoke", "status": "executed",
+                                       "parameters": {"scale": "smoke", "device": "auto"}}
+
+
+def test_an_interrupted_chapter_leaves_no_running_notebook(book, monkeypatch):
+    executed, _ = book
+    executed.mkdir()
+
+    def interrupted(source, output, **kwargs):
+        Path(output).write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build.papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build.execute_chapter(build.NOTEBOOKS / "good.ipynb", {"scale": "cpu", "device": "auto"}, force=True)
+    assert not list(executed.glob("*.running.ipynb"))
+
+
+def test_a_failure_outside_a_cell_still_gets_a_page(book, monkeypatch):
+    executed, _ = book
+    executed.mkdir()
+    (executed / "good.ipynb").write_text('{"a good": "execution at cpu"}')
+
+    def dead_kernel(*args, **kwargs):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(build.papermill, "execute_notebook", dead_kernel)
+    result = build.attempt_chapter(build.NOTEBOOKS / "good.ipynb", {"scale": "paper", "device": "cuda"}, True)
+    assert result == "FAILED (RuntimeError: Kernel died before replying to kernel_info)"
+    text = nbformat.read(executed / "good.ipynb", as_version=4).cells[0].source
+    assert "a good" not in text and "RuntimeError: Kernel died" in text  # the old execution is not shown
+    assert "python book/build.py --scale paper --device cuda --only good" in text

@@ -20,6 +20,11 @@ alignment                           higher     Etmann et al. 2019; ART Fig. 6
 box_iou / mask_iou                  higher     ART §4.2 / §5
 gt_known_loc / top1_loc / top1_seg  higher     ART §4.2 / §5 (bool hits; mean = rate)
 ==================================  =========  ================================================
+
+Explanation-robustness metrics of an explainer (not of two maps, so listed in ``SENSITIVITY_METRICS``,
+not in ``METRICS``): max_sensitivity / avg_sensitivity (Yeh et al. 2019), local_lipschitz_estimate
+(Alvarez-Melis & Jaakkola 2018), relative_input_stability (Agarwal et al. 2022); lower is better, Quantus'
+conventions in :mod:`rattrlib.metrics.sensitivity`.
 """
 
 from rattrlib.metrics._common import METRICS, metric
@@ -39,6 +44,14 @@ from rattrlib.metrics.localisation import (
     top1_seg,
 )
 from rattrlib.metrics.rank import average_rank, kendall_tau, spearman_rho, topk_intersection, topk_mask
+from rattrlib.metrics.sensitivity import (
+    SENSITIVITY_METRICS,
+    avg_sensitivity,
+    local_lipschitz_estimate,
+    max_sensitivity,
+    relative_input_stability,
+    sample_noise,
+)
 
 __all__ = [
     "METRICS",
@@ -65,4 +78,10 @@ __all__ = [
     "gt_known_loc",
     "top1_loc",
     "top1_seg",
+    "SENSITIVITY_METRICS",
+    "max_sensitivity",
+    "avg_sensitivity",
+    "local_lipschitz_estimate",
+    "relative_input_stability",
+    "sample_noise",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 from torch import Tensor, nn
 
@@ -75,6 +75,34 @@ def check_model_payload(value) -> None:
         raise TypeError(f"logs must be a list, got {type(value['logs']).__name__}")
 
 
+def shared_get_or_compute(cache: ResultsCache, config: TrainConfig, run: Callable[[], dict], *, seed: int,
+                          allow_stale: bool) -> dict:
+    """The model record's value: ``cache.get_or_compute`` in one process. In a process group of several
+    (:mod:`rattrlib.train.distributed`) only rank 0 uses the cache — its key lock, lookup and store; when it
+    has to train, it tells the other ranks, which then ``run()`` with it (training together, storing nothing,
+    never taking the lock: a rank waiting for the lock while rank 0 waits for it in a collective would
+    deadlock); every rank returns rank 0's value."""
+    from rattrlib.train import distributed  # here: `python -m rattrlib.train.distributed` imports this module
+
+    if not distributed.is_distributed():
+        return cache.get_or_compute("model", config, run, seed=seed, dataset=config.dataset,
+                                    allow_stale=allow_stale, validate=check_model_payload)
+    if distributed.is_main():
+        told = []
+
+        def tell_then_run() -> dict:
+            told.append(distributed.broadcast_object(True))
+            return run()
+
+        stored = cache.get_or_compute("model", config, tell_then_run, seed=seed, dataset=config.dataset,
+                                      allow_stale=allow_stale, validate=check_model_payload)
+        if not told:
+            distributed.broadcast_object(False)
+    else:
+        stored = run() if distributed.broadcast_object(None) else None
+    return distributed.broadcast_object(stored)
+
+
 def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto", cache: ResultsCache | None = None,
                  progress: bool = True, allow_stale: bool = False,
                  keep_checkpoint: bool = False) -> tuple[nn.Module, list[dict]]:
@@ -85,7 +113,13 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto", ca
     trained or loaded first), saving a checkpoint after every epoch so an interrupted run resumes from the
     last finished epoch, and stores the result. The checkpoint is deleted once the model is stored, unless
     ``keep_checkpoint``. Processes sharing the cache train each model once (:class:`ResultsCache`).
+
+    In a process group of several processes (``torchrun``, :mod:`rattrlib.train.distributed`) all ranks call
+    this together and train together (:func:`~rattrlib.train.loop.fit`); rank 0 alone loads and writes
+    checkpoints and the record (:func:`shared_get_or_compute`), and every rank returns rank 0's model and logs.
     """
+    from rattrlib.train import distributed  # here: `python -m rattrlib.train.distributed` imports this module
+
     cache = cache or ResultsCache()
     data = load_dataset(config.dataset, "train").subset(config.n_train, seed=seed)
     target = resolve_device(device)
@@ -101,7 +135,7 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto", ca
         model = build_model(config.model, data.shape, len(data.classes)).to(target)
         if start is not None:
             model.load_state_dict(start.state_dict())
-        checkpoint = load_checkpoint(cache, key)
+        checkpoint = load_checkpoint(cache, key) if distributed.is_main() else None  # fit sends it to all ranks
         method = make_method(config.method, **config.hyperparameters)
         method.results_cache = cache  # methods that load other cached models (teacher_aligned) use this cache
         logs = fit(model, data, method, epochs=config.epochs,
@@ -112,14 +146,13 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto", ca
         trained_here.append(True)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "logs": logs}
 
-    stored = cache.get_or_compute("model", config, run, seed=seed, dataset=config.dataset, allow_stale=allow_stale,
-                                  validate=check_model_payload)
-    if trained_here and not keep_checkpoint and cache.path("model", cache_key("model", config, seed,
-                                                                              config.dataset)).exists():
+    stored = shared_get_or_compute(cache, config, run, seed=seed, allow_stale=allow_stale)
+    if (trained_here and distributed.is_main() and not keep_checkpoint
+            and cache.path("model", cache_key("model", config, seed, config.dataset)).exists()):
         cache.remove("checkpoint", **key)
     model = build_model(config.model, data.shape, len(data.classes))
     model.load_state_dict(stored["state_dict"])
     return model.to(target).eval(), stored["logs"]
 
 
-__all__ = ["TrainConfig", "check_model_payload", "load_checkpoint", "train_cached"]
+__all__ = ["TrainConfig", "check_model_payload", "load_checkpoint", "shared_get_or_compute", "train_cached"]

@@ -192,6 +192,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--evaluate", action="store_true", help="also one IFIA evaluation job per model")
     parser.add_argument("--executor", choices=EXECUTORS, default="local")
+    parser.add_argument("--list", action="store_true", help="print the jobs in dependency order and stop")
     parser.add_argument("--workers", type=int, default=2, help="local jobs at once (each gets cores/workers threads)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per job")
     parser.add_argument("--folder", type=Path, default=None, help="submitit logs (default $RATTR_HOME/jobs)")
@@ -200,6 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--timeout-min", type=int, default=24 * 60, help="SLURM time limit per job (minutes)")
     args = parser.parse_args(argv)
     jobs = zoo_jobs(args.scale, args.datasets, args.methods, args.seeds, args.evaluate)
+    if args.list:
+        print("\n".join(job.name for job in jobs))
+        return 0
     slurm = {"timeout_min": args.timeout_min, "gpus_per_node": args.gpus}
     if args.partition:
         slurm["slurm_partition"] = args.partition

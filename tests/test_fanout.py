@@ -72,3 +72,11 @@ def test_two_local_jobs_at_once_write_the_same_records_as_a_sequential_build(tmp
     assert set(sequential) == set(local) == expected
     assert _same(sequential, local)
     assert ResultsCache(tmp_path / "local" / "results").clean_temporaries() == []
+
+
+def test_list_prints_the_jobs_in_dependency_order_without_running_them(capsys):
+    from rattrlib.fanout import main
+
+    assert main(["--scale", "cpu", "--methods", "pgd_at", "natural", "--list"]) == 0
+    assert capsys.readouterr().out.split() == ["model:fashion_mnist/natural/cpu/seed0",
+                                               "model:fashion_mnist/pgd_at/cpu/seed0"]

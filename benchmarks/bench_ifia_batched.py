@@ -9,6 +9,10 @@ Agreement is checked image by image: same success flag and best step, x_adv with
 step can flip where a gradient entry is ~1e-7 and the batch size changes the round-off; such images are
 counted and reported (``--dtype float64`` removes them, at a cost).
 
+``--precision bf16`` runs the batched attack's gradient steps in bfloat16 (the cpu book's setting where the CPU
+has bf16 units) against the fp32 loop: then agreement means the same success flags and mean top-k ∩ within the
+0.5-point tolerance of ``bench_precision.py``, not identical iterates.
+
 Machine load matters: with 2 threads on 2 cores that other jobs also use, OpenMP spin-waits slow the many small
 forwards of the per-image loop far more than the batched run (measured 2026-11-22 at load average ~4–5: loop
 46 s/img/100 steps with 2 threads vs 7 s with 1 thread; batched 6.3 vs 4.9), which inflates the ratio. The JSON
@@ -81,6 +85,8 @@ def main(argv=None):
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="gradient steps of the batched run (the per-image loop, the oracle, stays fp32)")
     p.add_argument("--quick", action="store_true", help="N = 4, 3 steps, random weights")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON path (default results/ifia_batched.json; --quick writes nothing unless given)")
@@ -98,13 +104,17 @@ def main(argv=None):
         correct = torch.nonzero(model(images[:4 * args.n]).argmax(1) == labels[:4 * args.n]).flatten()
     x = images[correct[:args.n]] if correct.numel() >= args.n else images[:args.n]
     model, x = model.to(dtype), x.to(dtype)
-    attack = IFIA(model, "integrated_gradients", {"n_steps": args.m}, objective="topk", eps=args.eps,
-                  alpha=args.alpha, steps=args.steps, k=args.k, beta=args.beta,
-                  internal_batch_size=max(args.m, min(500, args.n * args.m)))
+    def ifia(precision):
+        return IFIA(model, "integrated_gradients", {"n_steps": args.m}, objective="topk", eps=args.eps,
+                    alpha=args.alpha, steps=args.steps, k=args.k, beta=args.beta,
+                    internal_batch_size=max(args.m, min(500, args.n * args.m)), precision=precision)
+
+    attack, fast = ifia("fp32"), ifia(args.precision)
     attack.perturb(x[:1])  # warm-up (allocator, kernels)
+    fast.perturb(x[:2])
 
     t0 = time.perf_counter()
-    batched = attack.perturb(x)
+    batched = fast.perturb(x)
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
     singles = [attack.perturb(x[i:i + 1]) for i in range(x.shape[0])]
@@ -119,7 +129,7 @@ def main(argv=None):
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or
-        platform.machine(), "dtype": args.dtype, "model": "MnistCNN", "weights": weights,
+        platform.machine(), "dtype": args.dtype, "batched_precision": args.precision, "model": "MnistCNN", "weights": weights,
         "config": {"n_images": n, "steps": args.steps, "ig_n_steps": args.m, "k": args.k, "eps": args.eps,
                    "alpha": args.alpha, "beta": args.beta, "internal_batch_size": attack.internal_batch_size},
         "seconds": {"batched": t_batched, "per_image_loop": t_loop},
@@ -132,11 +142,12 @@ def main(argv=None):
                                                               torch.cat([s.success for s in singles]))),
                       "max_abs_x_adv_diff": float((batched.x_adv - torch.cat([s.x_adv for s in singles])).abs().max()),
                       "mean_topk_batched": float(batched.topk_intersection.mean()),
-                      "mean_topk_loop": float(loop_topk.mean())},
+                      "mean_topk_loop": float(loop_topk.mean()),
+                      "mean_topk_difference_points": 100 * float(batched.topk_intersection.mean() - loop_topk.mean())},
         "success_rate": float(batched.success.float().mean()),
     }
     print(f"IFIA top-k, MnistCNN ({weights}), N={n}, {args.steps} steps, IG m={args.m}, k={args.k}, "
-          f"{args.dtype}, {torch.get_num_threads()} threads")
+          f"{args.dtype}, batched in {args.precision}, {torch.get_num_threads()} threads")
     print(f"{'run':<16}{'seconds':>10}{'images/s':>11}{'s/img/100 steps':>17}")
     for name, key in (("batched", "batched"), ("per-image loop", "per_image_loop")):
         print(f"{name:<16}{result['seconds'][key]:>10.2f}{result['images_per_second'][key]:>11.2f}"

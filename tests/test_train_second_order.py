@@ -556,3 +556,34 @@ def test_one_epoch_of_each_method_runs_with_finite_logged_terms(name):
     assert all(math.isfinite(log[k]) for log in logs for k in terms | {"loss"})
     assert logs[-1]["ce"] < logs[0]["ce"] or logs[-1]["train_accuracy"] == 1.0
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+class TinyBN(Tiny):
+    """:class:`Tiny` with a BatchNorm after the convolution: its train-mode output depends on the batch."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.bn = nn.BatchNorm2d(self.conv.out_channels)
+
+    def forward(self, x):
+        return self.fc(self.act(self.bn(self.conv(x))).flatten(1))
+
+
+def test_ig_of_the_trainers_batches_all_path_points_unless_a_batchnorm_trains():
+    """All m points in one forward is the same IG (to round-off) for a model without batch norm; a model with
+    a BatchNorm in train mode keeps one path point per forward, whose result differs from the one-forward one."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 6, 6, dtype=DT)
+    x_adv = (x + 0.1 * torch.rand_like(x)).clamp(0, 1)
+    y = torch.tensor([0, 1, 2, 0])
+    method = IGNorm(eps=0.1, m_inner=2, m_outer=5, beta=None)
+    plain = tiny().train()
+    batched = method.ig(plain, x, x_adv, y, 5)
+    per_point = loss_integrated_gradients(plain, x, x_adv, y, 5, internal_batch_size=None)
+    assert torch.allclose(batched, per_point, atol=1e-12, rtol=1e-10)
+    torch.manual_seed(1)
+    with_bn = TinyBN().to(DT).train()
+    guarded = method.ig(with_bn, x, x_adv, y, 5)
+    assert torch.equal(guarded, loss_integrated_gradients(with_bn, x, x_adv, y, 5, internal_batch_size=None))
+    all_at_once = loss_integrated_gradients(with_bn, x, x_adv, y, 5, internal_batch_size=4 * 5)
+    assert not torch.allclose(guarded, all_at_once, atol=1e-6)

@@ -23,8 +23,9 @@ def loss_integrated_gradients(model: nn.Module, x: Tensor, x_adv: Tensor, y: Ten
 
     N×C×H×W. Completeness: ``Σ IG → CE(x') − CE(x)`` as m grows. With ``create_graph`` the result is
     differentiable w.r.t. the parameters (second order: the outer loss) and, if ``x_adv`` requires grad, w.r.t.
-    x' (the inner maximisation). ``internal_batch_size``: rows per forward; None → one path point of all N
-    images per forward (an ordinary batch, so a BatchNorm in train mode sees batches like the training ones).
+    x' (the inner maximisation). ``internal_batch_size``: rows per forward (at least N); None → one path point
+    of all N images per forward (an ordinary batch, so a BatchNorm in train mode sees batches like the training
+    ones).
     """
     n = x.shape[0]
     rows = n if internal_batch_size is None else max(int(internal_batch_size), n)
@@ -39,6 +40,11 @@ def loss_integrated_gradients(model: nn.Module, x: Tensor, x_adv: Tensor, y: Ten
 
     mean_grad = gradient_sum(neg_log_softmax, y, m, term, create_graph=create_graph, internal_batch_size=rows)
     return delta * mean_grad
+
+
+def has_batchnorm_in_training(model: nn.Module) -> bool:
+    """True when a BatchNorm layer of ``model`` is in train mode (its output depends on the batch's rows)."""
+    return any(isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.training for layer in model.modules())
 
 
 def ig_l1(ig: Tensor) -> Tensor:
@@ -67,9 +73,16 @@ class _LossIGRegularised(SmoothSurrogate, TrainingMethod):
 
     def ig(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, m: int, *,
            create_graph: bool = True) -> Tensor:
-        """IG_CE(x → x') on the surrogate of ``model`` (softplus(β) copy, or the model when β is None)."""
+        """IG_CE(x → x') on the surrogate of ``model`` (softplus(β) copy, or the model when β is None).
+
+        With ``internal_batch_size=None`` all m path points go through one forward of m·N rows — the same
+        arithmetic as m forwards of N, 2–3× faster on a CPU (``benchmarks/results/train_methods.json``) — unless
+        ``model`` has a BatchNorm in train mode, whose statistics must come from ordinary batches of N."""
+        rows = self.internal_batch_size
+        if rows is None and not has_batchnorm_in_training(model):
+            rows = x.shape[0] * m
         return loss_integrated_gradients(self.surrogate(model), x, x_adv, y, m, create_graph=create_graph,
-                                         internal_batch_size=self.internal_batch_size)
+                                         internal_batch_size=rows)
 
     def _maximise_ce_plus_ig(self, model: nn.Module, x: Tensor, y: Tensor, weight: float,
                              eps: Optional[float] = None) -> Tensor:
@@ -168,4 +181,4 @@ class IGSumNorm(_LossIGRegularised):
         return ce + self.lam * ig, {"ce": ce.item(), "ig": ig.item()}
 
 
-__all__ = ["IGNorm", "IGSumNorm", "ig_l1", "loss_integrated_gradients"]
+__all__ = ["IGNorm", "IGSumNorm", "has_batchnorm_in_training", "ig_l1", "loss_integrated_gradients"]

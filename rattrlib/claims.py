@@ -43,7 +43,12 @@ import pandas as pd
 
 from scipy import stats
 
-from rattrlib.metrics import METRICS
+from rattrlib.metrics import METRICS as MAP_METRICS, SENSITIVITY_METRICS
+
+#: the one metric vocabulary of claims and measurements: the scores of two maps (:data:`rattrlib.metrics.METRICS`)
+#: and the explanation-robustness metrics of an explainer (:data:`rattrlib.metrics.SENSITIVITY_METRICS`), each
+#: declaring ``higher_is_better``, ``cite`` and ``bounds``
+METRICS = {**MAP_METRICS, **SENSITIVITY_METRICS}
 
 RELATIONS = ("better", "not_worse", "comparable")
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -78,6 +83,8 @@ DISPLAY = {
     "top1_loc": ("Top-1 Loc (%)", 100.0),
     "top1_seg": ("Top-1 Seg (%)", 100.0),
     "log_auc": ("log-AUC", 1.0),
+    "max_sensitivity": ("Max-Sensitivity", 1.0),
+    "avg_sensitivity": ("Avg-Sensitivity", 1.0),
 }
 
 

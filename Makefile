@@ -27,6 +27,9 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e ".[book,test]"
+	# AutoAttack (rattrlib.leaderboard) comes from torchattacks, whose metadata pins requests~=2.25.1 although it
+	# never imports requests; --no-deps keeps pip from downgrading requests/urllib3 (its real deps are above)
+	$(BIN)/pip install --quiet --no-deps torchattacks==3.5.1
 	touch $@
 
 data: env

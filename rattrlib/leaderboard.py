@@ -46,7 +46,11 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 import torch
-import torchattacks
+try:
+    import torchattacks
+except ImportError as err:  # installed by `make env` with --no-deps (its metadata pins an old requests)
+    raise ImportError("rattrlib.leaderboard needs torchattacks for AutoAttack: "
+                      "pip install --no-deps torchattacks==3.5.1") from err
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 

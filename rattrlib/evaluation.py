@@ -92,14 +92,15 @@ def ifia_protocol(dataset: str, scale: str = "cpu", **overrides) -> IFIAProtocol
     """The RAR/GALI evaluation of ``dataset`` at ``scale`` (:data:`PROTOCOL_SCALES`), with ``overrides``
     (any :class:`IFIAProtocol` field; None values are ignored). ε is the dataset's threat ε (MNIST 0.3,
     Fashion-MNIST 0.1, colour 8/255); α = 0.01 on the MNIST family, ε/8 otherwise. The IFIA gradient steps run in
-    bf16 at the smoke and cpu scales where the CPU has bf16 units (``benchmarks/results/precision.json``: mean
-    top-k ∩ within 0.25 point of fp32, no success flag changed), in fp32 at the paper scale and elsewhere."""
+    bf16 at the smoke and cpu scales on a machine without a GPU whose CPU has bf16 units
+    (``benchmarks/results/precision.json``: mean top-k ∩ within 0.25 point of fp32, no success flag changed), in
+    fp32 at the paper scale and elsewhere; the precision is part of the protocol, so of every cache key."""
     check_choice("scale", scale, SCALES)
     check_choice("dataset", dataset, sorted(ZOO_DATASETS))
     threat = ZOO_DATASETS[dataset].threat
     eps = THREATS[threat].eps
     settings = {"eps": eps, "alpha": 0.01 if threat in ("mnist", "fmnist") else eps / 8, **PROTOCOL_SCALES[scale],
-                "precision": "fp32" if scale == "paper" else fastest_precision("cpu")}
+                "precision": "fp32" if scale == "paper" or torch.cuda.is_available() else fastest_precision("cpu")}
     unknown = set(overrides) - {f.name for f in dataclasses.fields(IFIAProtocol)}
     if unknown:
         raise ValueError(f"unknown protocol setting(s) {sorted(unknown)}; valid: "

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from rattrlib.config import SCALES, check_choice, check_int, rattr_home
 from rattrlib.evaluation import evaluate_zoo_model, ifia_protocol
+from rattrlib.settings import check_seeds
 from rattrlib.zoo import ZOO_DATASETS, ZOO_METHODS, get_model, zoo_config
 
 EXECUTORS = ("sequential", "local", "slurm")
@@ -90,17 +91,26 @@ def zoo_jobs(scale: str, datasets: Sequence[str] = ("fashion_mnist",), methods: 
         check_choice("datasets", dataset, sorted(ZOO_DATASETS))
     for method in methods:
         check_choice("methods", method, ZOO_METHODS)
+    seeds = check_seeds("seeds", list(seeds))
     jobs = []
     for dataset in datasets:
         for method in methods:
+            if not has_preset(dataset, method, scale):  # e.g. the SAT family on data without weak saliency
+                continue
             for seed in seeds:
-                try:
-                    jobs.append(Job("model", dataset, method, scale, seed))
-                except ValueError:  # no preset for this pair (e.g. the SAT family without weak saliency)
-                    continue
+                jobs.append(Job("model", dataset, method, scale, seed))
                 if evaluate:
                     jobs.append(Job("evaluation", dataset, method, scale, seed))
     return dependency_order(jobs)
+
+
+def has_preset(dataset: str, method: str, scale: str) -> bool:
+    """Whether the zoo has a preset for (dataset, method, scale); the names must be valid."""
+    try:
+        zoo_config(dataset, method, scale)
+    except ValueError:
+        return False
+    return True
 
 
 def dependency_order(jobs: Sequence[Job]) -> list[Job]:
@@ -122,17 +132,21 @@ def dependency_order(jobs: Sequence[Job]) -> list[Job]:
 
 
 def run_jobs(jobs: Sequence[Job], executor: str = "local", *, workers: int = 2, threads: Optional[int] = None,
-             folder: Optional[Path] = None, slurm: Optional[dict] = None, poll_seconds: float = 1.0) -> list[str]:
+             folder: Optional[Path] = None, slurm: Optional[dict] = None, poll_seconds: float = 1.0,
+             timeout_min: int = 7 * 24 * 60) -> list[str]:
     """Run ``jobs`` (see the module docstring) and return their names in order; raises the first failure.
 
-    ``threads``: torch threads per job (default cores // ``workers``); ``folder``: submitit's logs (default
+    ``threads``: torch threads per job (default: this process's for ``sequential``, cores // ``workers`` for
+    ``local``, 4 for ``slurm``); ``timeout_min``: a local job's time limit; ``folder``: submitit's logs (default
     ``$RATTR_HOME/jobs``); ``slurm``: ``AutoExecutor.update_parameters`` settings (e.g. ``slurm_partition``,
     ``gpus_per_node``, ``timeout_min``).
     """
     check_choice("executor", executor, EXECUTORS)
     workers = check_int("workers", workers, 1)
-    threads = threads if threads is not None else max(1, (os.cpu_count() or 1) // workers)
-    check_int("threads", threads, 1)
+    default_threads = {"sequential": torch.get_num_threads(), "local": max(1, (os.cpu_count() or 1) // workers),
+                       "slurm": 4}
+    threads = check_int("threads", default_threads[executor] if threads is None else threads, 1)
+    timeout_min = check_int("timeout_min", timeout_min, 1)
     jobs = dependency_order(jobs)
     if executor == "sequential":
         return [job(threads) for job in tqdm(jobs, desc="jobs", unit="job")]
@@ -141,12 +155,34 @@ def run_jobs(jobs: Sequence[Job], executor: str = "local", *, workers: int = 2, 
     folder = Path(folder) if folder is not None else rattr_home() / "jobs"
     if executor == "slurm":
         return _run_slurm(jobs, folder, threads, slurm or {})
-    return _run_local(jobs, submitit.LocalExecutor(folder=folder), workers, threads, poll_seconds)
+    return _run_local(jobs, local_executor(folder, workers, timeout_min), workers, threads, poll_seconds)
+
+
+def local_executor(folder: Path, workers: int, timeout_min: int):
+    """``submitit.LocalExecutor`` whose jobs may run ``timeout_min`` minutes (submitit's default is 2) and see
+    this machine's GPUs, shared round-robin by the ``workers`` jobs (submitit hides them unless asked)."""
+    import submitit
+
+    executor = submitit.LocalExecutor(folder=folder)
+    gpus = torch.cuda.device_count()
+    executor.update_parameters(timeout_min=timeout_min, gpus_per_node=max(1, gpus // workers) if gpus else 0,
+                               visible_gpus=tuple(range(gpus)))
+    return executor
 
 
 def _run_local(jobs: list[Job], executor, workers: int, threads: int, poll_seconds: float) -> list[str]:
     """At most ``workers`` jobs at once; a job starts when the jobs it needs have finished."""
     waiting, running, finished = list(jobs), {}, {}
+    try:
+        _schedule(jobs, executor, workers, threads, poll_seconds, waiting, running, finished)
+    except BaseException:  # a failed job (or Ctrl-C): stop the others, which may hold cache locks
+        for handle in running.values():
+            handle.cancel(check=False)
+        raise
+    return [finished[job] for job in jobs]
+
+
+def _schedule(jobs, executor, workers, threads, poll_seconds, waiting, running, finished) -> None:
     with tqdm(total=len(jobs), desc="jobs", unit="job") as bar:
         while waiting or running:
             for job in [j for j in waiting if all(n in finished or n not in jobs for n in j.needs())]:
@@ -163,7 +199,6 @@ def _run_local(jobs: list[Job], executor, workers: int, threads: int, poll_secon
             if waiting and not running and not any(all(n in finished or n not in jobs for n in j.needs())
                                                    for j in waiting):
                 raise RuntimeError(f"jobs {[j.name for j in waiting]} wait for jobs that never ran")
-    return [finished[job] for job in jobs]
 
 
 def _run_slurm(jobs: list[Job], folder: Path, threads: int, slurm: dict) -> list[str]:
@@ -177,7 +212,7 @@ def _run_slurm(jobs: list[Job], folder: Path, threads: int, slurm: dict) -> list
     for job in jobs:
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
         after = [submitted[n].job_id for n in job.needs() if n in submitted]
-        extra = {"dependency": "afterok:" + ":".join(after)} if after else {}
+        extra = {"dependency": "afterok:" + ":".join(after), "kill-on-invalid-dep": "yes"} if after else {}
         executor.update_parameters(name=job.name, cpus_per_task=threads,
                                    slurm_additional_parameters=extra, **slurm)
         submitted[job] = executor.submit(job, threads)
@@ -198,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--folder", type=Path, default=None, help="submitit logs (default $RATTR_HOME/jobs)")
     parser.add_argument("--partition", default=None, help="SLURM partition")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs per SLURM job")
-    parser.add_argument("--timeout-min", type=int, default=24 * 60, help="SLURM time limit per job (minutes)")
+    parser.add_argument("--timeout-min", type=int, default=24 * 60, help="time limit per job (minutes)")
     args = parser.parse_args(argv)
     jobs = zoo_jobs(args.scale, args.datasets, args.methods, args.seeds, args.evaluate)
     if args.list:
@@ -209,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         slurm["slurm_partition"] = args.partition
     try:
         done = run_jobs(jobs, args.executor, workers=args.workers, threads=args.threads, folder=args.folder,
-                        slurm=slurm)
+                        slurm=slurm, timeout_min=args.timeout_min)
     except RuntimeError as err:
         print(f"rattrlib.fanout: {err}", file=sys.stderr)
         return 1

@@ -235,7 +235,8 @@ def protocol(scale: str = "cpu", **overrides) -> LeaderboardProtocol:
     cpu — Fashion-MNIST, stratified samples of the full test split; paper — CIFAR-10. ``overrides``: any
     :class:`LeaderboardProtocol` field (``dataset`` too) or :class:`~rattrlib.evaluation.IFIAProtocol` field
     (``eps``, ``steps``, ``n_eval``, …); None keeps the preset. PGD-40's α is the dataset's evaluation α
-    (:func:`rattrlib.zoo.eval_pgd`)."""
+    (:func:`rattrlib.zoo.eval_pgd`). The attacks' gradient steps are fp32 unless ``precision`` says otherwise.
+    """
     check_choice("scale", scale, SCALES)
     ifia_fields = {f.name for f in dataclasses.fields(IFIAProtocol)}
     own_fields = {f.name for f in dataclasses.fields(LeaderboardProtocol)} - {"ifia"}
@@ -244,7 +245,10 @@ def protocol(scale: str = "cpu", **overrides) -> LeaderboardProtocol:
         raise ValueError(f"unknown protocol setting(s) {sorted(unknown)}; valid: {sorted(own_fields | ifia_fields)}")
     given = {key: value for key, value in overrides.items() if value is not None}
     settings = {**PRESETS[scale], **{k: v for k, v in given.items() if k in own_fields}}
-    ifia = ifia_protocol(settings["dataset"], scale, **{k: v for k, v in given.items() if k in ifia_fields})
+    # fp32 unless asked: a leaderboard compares rows computed on different machines, so its protocol must not
+    # depend on whether the host has bf16 units
+    ifia = ifia_protocol(settings["dataset"], scale, **{"precision": "fp32",
+                                                       **{k: v for k, v in given.items() if k in ifia_fields}})
     settings.setdefault("pgd_alpha", eval_pgd(settings["dataset"])["alpha"])
     return LeaderboardProtocol(ifia=ifia, **settings)
 
@@ -670,8 +674,8 @@ def ranks(rows, column: str) -> pd.DataFrame:
       those are better whatever the truth inside the intervals;
     - ``worst_rank`` = 1 + the number of other methods whose interval is not entirely below this one's
       (h_j ≥ l): any of them may be better;
-    - ``shares_top``: the interval overlaps the leader's (the method with the best mean), so the data do not
-      separate it from the leader;
+    - ``shares_top``: ``best_rank`` = 1 — no method is surely better, so the data do not separate it from the
+      leader (the method with the best mean);
     - ``rank`` = 1 where ``shares_top``, else 1 + the number of methods with a better mean.
 
     Methods without a mean (NaN) are listed last with NaN ranks."""
@@ -689,7 +693,7 @@ def ranks(rows, column: str) -> pd.DataFrame:
     m, lo, hi = mean[ok], low[ok], high[ok]
     best = 1 + (lo[None, :] > hi[:, None]).sum(axis=1)
     worst = (hi[None, :] >= lo[:, None]).sum(axis=1)            # counts the method itself (h ≥ l)
-    top = (lo <= high[leader]) & (low[leader] <= hi)
+    top = best == 1  # no method is surely better: it shares the top rank
     by_mean = 1 + (m[None, :] > m[:, None]).sum(axis=1)
     for name, part in {"rank": np.where(top, 1, by_mean), "best_rank": best, "worst_rank": worst}.items():
         full = np.full(len(rows), np.nan)

@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -50,10 +51,14 @@ CACHE_FORMAT = 2
 
 #: The rattrlib sources (paths relative to the package) each kind of record depends on; a record whose stored
 #: fingerprint of them differs from the running code's is stale. Kinds not listed depend on :data:`EVALUATION_CODE`.
-MODEL_CODE = ("train", "models", "data", "attributions", "precision.py", "config.py")
-EVALUATION_CODE = MODEL_CODE + ("attacks", "metrics", "corruptions.py", "evaluation.py", "sweeps.py", "zoo.py")
+MODEL_CODE = ("train", "models", "data", "attributions", "attacks", "metrics", "precision.py", "config.py")
+EVALUATION_CODE = MODEL_CODE + ("corruptions.py", "evaluation.py", "sweeps.py", "zoo.py")
 CODE = {"dataset": ("data", "config.py"), "model": MODEL_CODE, "checkpoint": MODEL_CODE,
-        "training_cost": MODEL_CODE}
+        "training_cost": MODEL_CODE,
+        # kinds computed by chapter code (tests/test_results.py checks that every kind's code is covered)
+        "corruption_correct": EVALUATION_CODE + ("chapters/art.py",),
+        "clean_correct": EVALUATION_CODE + ("chapters/ssr.py",),
+        "ssr_lambda_max": EVALUATION_CODE + ("chapters/ssr.py",)}
 
 #: Seconds a process waits for another one holding a key's lock before it says so (then it keeps waiting).
 LOCK_NOTICE_SECONDS = 30
@@ -134,6 +139,13 @@ def code_fingerprint(parts: Sequence[str]) -> str:
     return h.hexdigest()[:20]
 
 
+def _fingerprint_code_as_imported() -> None:
+    """Fingerprint every part set now, when the code that will compute the results is the code on disk, rather
+    than at first use (a source edited during a long run would otherwise stamp old results as new code)."""
+    for parts in {*CODE.values(), EVALUATION_CODE}:
+        code_fingerprint(parts)
+
+
 def _tensor_hash(t: Tensor, h) -> None:
     t = t.detach().cpu().contiguous()
     h.update(f"{tuple(t.shape)}{t.dtype}".encode())
@@ -180,6 +192,30 @@ def git_commit() -> str:
         return "unknown"
 
 
+_WRITER = f"{socket.gethostname().replace('.', '_')}~{os.getpid()}"  # in temporary names: who is writing
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_CLEANED: set[Path] = set()  # caches whose leftover temporaries this process has removed
+
+
+def _writer_is_dead(tmp: Path) -> bool:
+    """True when temporary ``tmp`` (``.<key>.<host>~<pid>.<random>.tmp``) was written on this host by a
+    process that no longer exists; a writer on another host, or alive, keeps its file."""
+    parts = tmp.name[1:].split(".")
+    if len(parts) < 4 or "~" not in parts[1]:
+        return False
+    host, _, pid = parts[1].rpartition("~")
+    if host != _WRITER.rpartition("~")[0] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by another user
+        return False
+    return False
+
+
 class ResultsCache:
     """A folder of records, one file per key: ``<root>/<kind>/<key>.pt``, with its lock ``.<key>.lock`` beside."""
 
@@ -210,8 +246,9 @@ class ResultsCache:
         }
         path = self.path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.{_WRITER}.", suffix=".tmp")
         try:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # as an ordinary file: readable by the group sharing the cache
             with os.fdopen(fd, "wb") as f:
                 # a uint8 tensor is stored as raw bytes (a bytes object would be pickled as latin-1 text)
                 torch.save({"meta": meta, "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, f)
@@ -264,13 +301,15 @@ class ResultsCache:
         ``*.corrupt-<ns>-<pid>`` and recomputed; a stale one is recomputed (``allow_stale``: loaded with a
         warning). Waits while another process computes the same key, then loads its result.
         """
+        if self.root not in _CLEANED:
+            _CLEANED.add(self.root)
+            self.clean_temporaries()
         if not recompute:
             found = self._lookup(kind, config, seed, dataset, allow_stale, validate, repair=False)
             if found is not None:
                 return found.value
         key = cache_key(kind, config, seed, dataset)
         with self._key_lock(kind, key):
-            self._remove_temporaries(kind, key)
             if not recompute:
                 found = self._lookup(kind, config, seed, dataset, allow_stale, validate, repair=True)
                 if found is not None:
@@ -297,18 +336,15 @@ class ResultsCache:
             warnings.warn(f"could not remove {path}: {type(err).__name__}: {err}", stacklevel=2)
 
     def clean_temporaries(self) -> list[Path]:
-        """Remove the temporary files that killed writers left behind, for every key no process is writing
-        (whose lock is free); return what was removed."""
+        """Remove the temporary files that writers killed during :meth:`save` left behind — those written on
+        this host by a process that no longer runs; return what was removed. (Done once per process and cache
+        by :meth:`get_or_compute`.)"""
         removed = []
         for tmp in sorted(self.root.glob("*/.*.tmp")):
-            key = tmp.name[1:].split(".", 1)[0]
-            lock = filelock.FileLock(tmp.parent / f".{key}.lock", timeout=0)
-            try:
-                with lock:
-                    tmp.unlink(missing_ok=True)
+            if _writer_is_dead(tmp):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
                     removed.append(tmp)
-            except (filelock.Timeout, OSError):
-                continue
         return removed
 
     # -- internals
@@ -375,12 +411,10 @@ class ResultsCache:
         finally:
             lock.release()
 
-    def _remove_temporaries(self, kind: str, key: str) -> None:
-        for tmp in (self.root / kind).glob(f".{key}.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-
     @staticmethod
     def _record(meta: dict, value: Any) -> Record:
         fields = {f.name for f in dataclasses.fields(Record)} - {"value"}
         return Record(value=value, **{k: meta.get(k) for k in fields})
+
+
+_fingerprint_code_as_imported()

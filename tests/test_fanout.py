@@ -80,3 +80,19 @@ def test_list_prints_the_jobs_in_dependency_order_without_running_them(capsys):
     assert main(["--scale", "cpu", "--methods", "pgd_at", "natural", "--list"]) == 0
     assert capsys.readouterr().out.split() == ["model:fashion_mnist/natural/cpu/seed0",
                                                "model:fashion_mnist/pgd_at/cpu/seed0"]
+
+
+def test_local_jobs_may_run_long_and_keep_the_gpus(tmp_path):
+    """submitit's LocalExecutor kills a job after 2 minutes and hides the GPUs unless told otherwise."""
+    from rattrlib.fanout import local_executor
+
+    executor = local_executor(tmp_path, workers=2, timeout_min=600)
+    assert executor.parameters["timeout_min"] == 600
+    assert tuple(executor.parameters.get("visible_gpus", ())) == tuple(range(torch.cuda.device_count()))
+
+
+def test_seeds_are_checked_not_silently_dropped():
+    with pytest.raises(ValueError, match="seeds"):
+        zoo_jobs("cpu", ["fashion_mnist"], ["natural"], seeds=[-1])
+    with pytest.raises(ValueError, match="seeds"):
+        zoo_jobs("cpu", ["fashion_mnist"], ["natural"], seeds=[])

@@ -239,6 +239,11 @@ def test_ranks_give_the_documented_intervals():
     r = L.ranks(low, "score")
     assert list(r.index) == ["A", "B", "C"]
     assert r[["rank", "best_rank", "worst_rank"]].to_numpy().tolist() == [[1, 1, 2], [1, 1, 2], [3, 3, 3]]
+    # a method overlapping the leader's interval but surely beaten by another does not share the top rank
+    nested = [hand_row("L", 0.9, 0.5, 1.3), hand_row("j", 0.85, 0.84, 0.86), hand_row("i", 0.6, 0.55, 0.65)]
+    r = L.ranks(nested, "score")
+    assert (r.loc["i", "best_rank"], r.loc["i", "shares_top"], r.loc["i", "rank"]) == (2, False, 3)
+    assert r.loc["j", "shares_top"] and r.loc["L", "shares_top"]
     with pytest.raises(ValueError, match="column='nope'"):
         L.ranks(HAND, "nope")
 

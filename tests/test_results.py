@@ -156,8 +156,9 @@ def _slow_compute(log: str, value):
     return value
 
 
-def _worker(root: str, log: str, queue) -> None:
+def _worker(root: str, log: str, queue, barrier) -> None:
     warnings.simplefilter("ignore")
+    barrier.wait(timeout=120)  # both processes ask for the key at the same moment
     try:
         value = ResultsCache(root).get_or_compute("eval", {"eps": 0.1}, lambda: _slow_compute(log, torch.arange(5.0)),
                                                   seed=0, dataset="d")
@@ -168,8 +169,8 @@ def _worker(root: str, log: str, queue) -> None:
 
 def _race(root, log, n=2):
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(root), str(log), queue)) for _ in range(n)]
+    queue, barrier = ctx.Queue(), ctx.Barrier(n)
+    procs = [ctx.Process(target=_worker, args=(str(root), str(log), queue, barrier)) for _ in range(n)]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in procs]
@@ -229,24 +230,55 @@ def test_a_process_killed_while_saving_leaves_no_record_and_its_temporary_file_i
     assert not list((root / "eval").glob(".*.tmp"))
 
 
-def test_get_or_compute_removes_the_temporary_files_of_its_key(cache):
-    key = cache_key("eval", {"eps": 0.1}, 0, "d")
-    (cache.root / "eval").mkdir(parents=True)
-    orphan = cache.root / "eval" / f".{key}.abc123.tmp"
-    orphan.write_bytes(b"half a record")
+def _temporary(cache, writer, key="k" * 20):
+    (cache.root / "eval").mkdir(parents=True, exist_ok=True)
+    tmp = cache.root / "eval" / f".{key}.{writer}.abc123.tmp"
+    tmp.write_bytes(b"half a record")
+    return tmp
+
+
+def test_only_temporaries_of_dead_writers_on_this_host_are_removed(cache):
+    host = results._WRITER.rpartition("~")[0]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = _temporary(cache, f"{host}~{dead.pid}")
+    alive = _temporary(cache, f"{host}~{os.getpid()}", key="a" * 20)
+    elsewhere = _temporary(cache, f"otherhost~{dead.pid}", key="b" * 20)
+    assert cache.clean_temporaries() == [orphan]
+    assert alive.exists() and elsewhere.exists()
+
+
+def test_the_first_get_or_compute_of_a_process_cleans_the_cache(cache, monkeypatch):
+    monkeypatch.setattr(results, "_CLEANED", set())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = _temporary(cache, f"{results._WRITER.rpartition('~')[0]}~{dead.pid}")
     assert cache.get_or_compute("eval", {"eps": 0.1}, lambda: 7, seed=0, dataset="d") == 7
     assert not orphan.exists()
 
 
-def test_clean_temporaries_spares_a_key_being_written(cache):
-    key = cache_key("eval", {"eps": 0.1}, 0, "d")
-    (cache.root / "eval").mkdir(parents=True)
-    busy = cache.root / "eval" / f".{key}.abc123.tmp"
-    busy.write_bytes(b"being written")
-    with filelock.FileLock(cache.root / "eval" / f".{key}.lock"):
-        assert cache.clean_temporaries() == []  # the lock is held (in this process, as a writer would)
-    assert busy.exists()
-    assert cache.clean_temporaries() == [busy]
+def test_records_are_readable_by_the_group_sharing_the_cache(cache):
+    cache.save("eval", {"eps": 0.1}, 1, seed=0, dataset="d")
+    mode = _stored_path(cache, {"eps": 0.1}).stat().st_mode & 0o777
+    assert mode == 0o666 & ~results._UMASK
+
+
+def test_every_module_a_training_imports_is_in_the_models_fingerprint():
+    """The fingerprint of a model covers the code that trains it: every rattrlib module loaded by importing
+    rattrlib.train lies under a part of MODEL_CODE (the package root and the cache itself excepted)."""
+    code = "import sys, rattrlib.train; print('\\n'.join(m.__file__ for n, m in sys.modules.items() " \
+           "if n.startswith('rattrlib') and getattr(m, '__file__', None)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout.split()
+    package = os.path.dirname(results.__file__)
+    uncovered = []
+    for path in out:
+        relative = os.path.relpath(path, package)
+        if relative in ("__init__.py", "results.py"):
+            continue
+        if not any(relative == part or relative.startswith(part + os.sep) for part in results.MODEL_CODE):
+            uncovered.append(relative)
+    assert uncovered == []
 
 
 def _read_only(monkeypatch):

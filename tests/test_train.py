@@ -198,6 +198,7 @@ torch.save(model.state_dict(), sys.argv[1])
 """
 
 
+@pytest.mark.slow
 def test_a_model_trained_by_other_code_is_retrained_not_served(tmp_path):
     """The issue's ×0 experiment: a copy of rattrlib whose natural loss is multiplied by 0 must not be served the
     model the real code trained (the key is the same; the training code's fingerprint is not)."""

@@ -217,7 +217,10 @@ def _norm(v: Tensor, norm) -> Tensor:
 def _sensitivity_score(norm, relative: bool):
     def score(a, ap, xr, xp):
         diff = _norm(a - ap, norm)
-        return diff / _norm(a, norm) if relative else diff
+        if not relative:
+            return diff
+        size = _norm(a, norm)
+        return torch.where(size > 0, diff / size, torch.full_like(diff, float("nan")))
     return score
 
 

@@ -12,6 +12,7 @@ trains the zoo model once (rank 0 writes the checkpoints and the cache record) a
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 from typing import Any, Optional, Sequence
@@ -69,7 +70,9 @@ def init_from_env(device: str = "auto") -> str:
     if cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group(backend_for(target), init_method="env://")
+        # rank 0 may wait for another job holding a model's cache lock while the others wait in a collective:
+        # a day rather than the default 10 (nccl) / 30 (gloo) minutes
+        dist.init_process_group(backend_for(target), init_method="env://", timeout=datetime.timedelta(days=1))
     return target
 
 

@@ -150,8 +150,6 @@ def run_jobs(jobs: Sequence[Job], executor: str = "local", *, workers: int = 2, 
     jobs = dependency_order(jobs)
     if executor == "sequential":
         return [job(threads) for job in tqdm(jobs, desc="jobs", unit="job")]
-    import submitit
-
     folder = Path(folder) if folder is not None else rattr_home() / "jobs"
     if executor == "slurm":
         return _run_slurm(jobs, folder, threads, slurm or {})

@@ -689,7 +689,6 @@ def ranks(rows, column: str) -> pd.DataFrame:
                        index=pd.Index([r.name for r in rows], name="method"))
     if not ok.any():
         return out.assign(rank=np.nan, best_rank=np.nan, worst_rank=np.nan, shares_top=False)
-    leader = int(np.nanargmax(np.where(ok, mean, -np.inf)))
     m, lo, hi = mean[ok], low[ok], high[ok]
     best = 1 + (lo[None, :] > hi[:, None]).sum(axis=1)
     worst = (hi[None, :] >= lo[:, None]).sum(axis=1)            # counts the method itself (h ≥ l)

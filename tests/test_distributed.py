@@ -178,3 +178,16 @@ def test_helpers_outside_a_process_group_are_one_process():
     assert distributed.broadcast_object({"a": 1}) == {"a": 1}
     assert distributed.global_sums([1.5, 2.0]) == [1.5, 2.0]
     assert distributed.backend_for("cpu") == "gloo" and distributed.backend_for("cuda:1") == "nccl"
+
+
+def test_train_cached_refuses_before_training_the_start_model(tiny_zoo, monkeypatch):
+    """Under several processes a config that cannot train is refused before its ``init`` model is trained."""
+    for name, value in (("is_distributed", True), ("is_main", True), ("world_size", 2)):
+        monkeypatch.setattr(distributed, name, lambda value=value: value)
+    monkeypatch.setattr(distributed, "broadcast_object", lambda obj: obj)
+    start = TrainConfig(dataset="tiny", epochs=1, batch_size=16)
+    cache = ResultsCache(tiny_zoo / "results")
+    with pytest.raises(ValueError, match="batch_size=15"):
+        train_cached(TrainConfig(dataset="tiny", epochs=1, batch_size=15, init=start), device="cpu", cache=cache,
+                     progress=False)
+    assert cache.load("model", start, seed=0, dataset="tiny") is None

@@ -15,7 +15,7 @@ from rattrlib.data import load_dataset
 from rattrlib.models import build_model
 from rattrlib.precision import PRECISIONS
 from rattrlib.results import CorruptCacheError, Record, ResultsCache, StaleCodeError, cache_key
-from rattrlib.train.loop import OPTIMISERS, fit
+from rattrlib.train.loop import OPTIMISERS, check_distributed, fit
 from rattrlib.train.registry import make_method
 
 
@@ -127,6 +127,9 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto", ca
     trained_here = []
 
     def run() -> dict:
+        if distributed.is_distributed():  # refused before its start model or anything else is trained
+            check_distributed(make_method(config.method, **config.hyperparameters), len(data), config.batch_size,
+                              distributed.world_size())
         start = None
         if config.init is not None:
             start, _ = train_cached(TrainConfig(**config.init), seed=seed, device=device, cache=cache,

@@ -15,6 +15,7 @@ from rattrlib.data import load_dataset
 from rattrlib.models import build_model
 from rattrlib.precision import PRECISIONS
 from rattrlib.results import CorruptCacheError, Record, ResultsCache, StaleCodeError, cache_key
+from rattrlib.train import distributed
 from rattrlib.train.loop import OPTIMISERS, check_distributed, fit
 from rattrlib.train.registry import make_method
 
@@ -82,8 +83,6 @@ def shared_get_or_compute(cache: ResultsCache, config: TrainConfig, run: Callabl
     has to train, it tells the other ranks, which then ``run()`` with it (training together, storing nothing,
     never taking the lock: a rank waiting for the lock while rank 0 waits for it in a collective would
     deadlock); every rank returns rank 0's value."""
-    from rattrlib.train import distributed  # here: `python -m rattrlib.train.distributed` imports this module
-
     if not distributed.is_distributed():
         return cache.get_or_compute("model", config, run, seed=seed, dataset=config.dataset,
                                     allow_stale=allow_stale, validate=check_model_payload)
@@ -118,8 +117,6 @@ def train_cached(config: TrainConfig, *, seed: int = 0, device: str = "auto", ca
     this together and train together (:func:`~rattrlib.train.loop.fit`); rank 0 alone loads and writes
     checkpoints and the record (:func:`shared_get_or_compute`), and every rank returns rank 0's model and logs.
     """
-    from rattrlib.train import distributed  # here: `python -m rattrlib.train.distributed` imports this module
-
     cache = cache or ResultsCache()
     data = load_dataset(config.dataset, "train").subset(config.n_train, seed=seed)
     target = resolve_device(device)

@@ -1,21 +1,20 @@
-"""Training on several processes (``torchrun``): the process group, who is who, and a command-line entry point.
+"""Training on several processes (``torchrun``): the process group and who is who.
 
 :func:`~rattrlib.train.fit` and :func:`~rattrlib.train.train_cached` switch to DistributedDataParallel by
 themselves whenever a process group of more than one process is initialised — by :func:`init_from_env` or by any
 other launcher. On a node with 8 GPUs::
 
-    torchrun --nproc_per_node 8 -m rattrlib.train.distributed --dataset cifar10 --method art --scale paper --seed 0
+    torchrun --nproc_per_node 8 -m rattrlib.torchrun --dataset cifar10 --method art --scale paper --seed 0
 
-trains the zoo model once (rank 0 writes the checkpoints and the cache record) and exits.
+trains the zoo model once (rank 0 writes the checkpoints and the cache record) and exits (:mod:`rattrlib.torchrun`,
+a layer above the zoo, holds that command).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
-import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.distributed as dist
@@ -94,42 +93,3 @@ def global_sums(values: Sequence[float]) -> list[float]:
     total = torch.tensor(list(values), dtype=torch.float64, device=device)
     dist.all_reduce(total)
     return total.tolist()
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m rattrlib.train.distributed",
-                                     description="Train one zoo model; under torchrun, on every process given.")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--scale", default="paper")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    return parser.parse_args(argv)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Train (or load) the zoo model ``zoo_config(dataset, method, scale)`` with ``seed`` and report it."""
-    from rattrlib.train.cached import train_cached
-    from rattrlib.zoo import zoo_config
-
-    args = parse_args(argv)
-    try:
-        config = zoo_config(args.dataset, args.method, args.scale, seed=args.seed)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    device = init_from_env(args.device)
-    try:
-        _, logs = train_cached(config, seed=args.seed, device=device, progress=is_main())
-        if is_main():
-            last = logs[-1] if logs else {}
-            print(f"{args.dataset}/{args.method}/{args.scale} seed {args.seed}: {len(logs)} epochs on "
-                  f"{world_size()} process(es); last epoch {last}")
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,6 +17,7 @@ from rattrlib.config import check_choice
 from rattrlib.data import ImageDataset
 from rattrlib.models import accuracy
 from rattrlib.precision import autocast, check_precision
+from rattrlib.train import distributed
 from rattrlib.train.base import Batch, Progress, TrainingMethod
 
 OPTIMISERS = ("adam", "sgd")
@@ -68,8 +69,6 @@ class MethodLoss(nn.Module):
 
 def loss_module(model: nn.Module, method: TrainingMethod, device: torch.device) -> nn.Module:
     """:class:`MethodLoss`, wrapped in DistributedDataParallel inside a process group of several processes."""
-    from rattrlib.train import distributed  # here: `python -m rattrlib.train.distributed` imports this module
-
     module = MethodLoss(model, method)
     if not distributed.is_distributed():
         return module
@@ -126,8 +125,6 @@ def fit(model: nn.Module, data: ImageDataset, method: TrainingMethod, *, epochs:
     ``save_checkpoint`` and ``load_checkpoint`` (its checkpoint is sent to the other ranks). The SAT methods
     (:data:`NOT_DISTRIBUTED`) are refused.
     """
-    from rattrlib.train import distributed  # here: `python -m rattrlib.train.distributed` imports this module
-
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs ≥ 1, batch_size ≥ 1, lr > 0; got {epochs}, {batch_size}, {lr}")
     rank, world = distributed.rank(), distributed.world_size()

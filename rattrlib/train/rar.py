@@ -76,8 +76,9 @@ class _LossIGRegularised(SmoothSurrogate, TrainingMethod):
         """IG_CE(x → x') on the surrogate of ``model`` (softplus(β) copy, or the model when β is None).
 
         With ``internal_batch_size=None`` all m path points go through one forward of m·N rows — the same
-        arithmetic as m forwards of N, 2–3× faster on a CPU (``benchmarks/results/train_methods.json``) — unless
-        ``model`` has a BatchNorm in train mode, whose statistics must come from ordinary batches of N."""
+        arithmetic as m forwards of N, 1.1–1.3× faster per training batch on 2 idle CPU cores
+        (``benchmarks/results/train_methods.json``) — unless ``model`` has a BatchNorm in train mode, whose
+        statistics must come from ordinary batches of N."""
         rows = self.internal_batch_size
         if rows is None and not has_batchnorm_in_training(model):
             rows = x.shape[0] * m

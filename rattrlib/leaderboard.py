@@ -579,8 +579,9 @@ def evaluate(model: nn.Module, *, scale: str = "cpu", protocol: Optional[Leaderb
     device = resolve_device(device)
     model = _check_model(model, protocol, device)
     fingerprint = model_fingerprint(model)
+    # the code that computes a row is fingerprinted by the cache itself (results.CODE["leaderboard"])
     key = {"model": fingerprint, "protocol": protocol, "version": LEADERBOARD_VERSION,
-           "code": code_fingerprint(LEADERBOARD_CODE), "torchattacks": torchattacks.__version__}
+           "torchattacks": torchattacks.__version__}
     value = (cache or ResultsCache()).get_or_compute(
         "leaderboard", key, lambda: _measure(model, protocol, seed, progress), seed=seed, dataset=protocol.dataset,
         validate=_check_cached)

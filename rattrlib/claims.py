@@ -85,6 +85,8 @@ DISPLAY = {
     "log_auc": ("log-AUC", 1.0),
     "max_sensitivity": ("Max-Sensitivity", 1.0),
     "avg_sensitivity": ("Avg-Sensitivity", 1.0),
+    "local_lipschitz_estimate": ("Local Lipschitz Estimate", 1.0),
+    "relative_input_stability": ("RIS", 1.0),
 }
 
 

@@ -19,10 +19,18 @@ What :func:`evaluate` measures, per model and evaluation seed (:class:`Leaderboa
   (the minimum over the ensemble, each metric on its own), and the random-sign baseline alone;
 - the **log-AUC** (SSR, Wang et al. 2020, Fig. 2a; :func:`rattrlib.metrics.log_auc`) of the per-image
   worst-case top-k ∩ over ε × ``eps_multipliers`` (¼, ½, 1, 2; α scaled with ε), for ``auc_attributions``;
-- **Max-Sensitivity** and **Avg-Sensitivity** of saliency (Yeh et al. 2019; Quantus' relative form,
-  :mod:`rattrlib.metrics.sensitivity`) with ``sensitivity_samples`` draws of U[−r, r], r =
-  ``sensitivity_radius`` (default ε: the attacks' ball), on all ``ifia.n_eval`` images, explained for the
-  true label.
+- GALI's **AA top-k** and **AA Kendall** (eq. 10, 11) at ε against the object itself (the garment: channel-mean
+  intensity > :data:`OBJECT_THRESHOLD`, GALI Table 5's reference), worst case over the ensemble as above;
+- the **image–gradient alignment** cos(x, ∇ₓf_y(x)) of ART Fig. 6 (Etmann et al. 2019) on the ``ifia.n_eval``
+  images, true label;
+- the stability metrics of the XAI-evaluation community on saliency maps of the true label (Quantus'
+  conventions, :mod:`rattrlib.metrics.sensitivity`), ``sensitivity_samples`` draws per image at radius r =
+  ``sensitivity_radius`` (default ε): **Max-** and **Avg-Sensitivity** (Yeh et al. 2019, U[−r, r]), the **Local
+  Lipschitz Estimate** (Alvarez-Melis & Jaakkola 2018, N(0, r²)) and **RIS** (Agarwal et al. 2022, U[−r, r]
+  draws that keep the prediction), on all ``ifia.n_eval`` images.
+
+Localisation IoU is not a column: the protocol's models classify 28×28 garments, and localisation needs the
+composite-scene models (chapters 04 and 06 report it for the methods they train there).
 
 Every per-image value goes into a :class:`~rattrlib.claims.Measurements` (row = the model's name, seed = the
 evaluation seed, condition ``"<attack>@<attribution>"``, see :func:`condition`); a column's mean and 95 %
@@ -61,15 +69,16 @@ from rattrlib.attributions import ATTRIBUTIONS, Saliency
 from rattrlib.claims import METRICS, Measurements, contrast_interval, format_value, metric_label
 from rattrlib.config import SCALES, check_choice, check_int, check_positive, check_real, resolve_device
 from rattrlib.data import DATASETS, ImageDataset, load_dataset
-from rattrlib.evaluation import IFIAProtocol, ifia_protocol, make_ifia, report_measurements
-from rattrlib.metrics import avg_sensitivity, log_auc, max_sensitivity, sample_noise
+from rattrlib.evaluation import IFIAProtocol, gradient_alignment, ifia_protocol, make_ifia, report_measurements
+from rattrlib.metrics import (aa_kendall, aa_topk, avg_sensitivity, local_lipschitz_estimate, log_auc, max_sensitivity,
+                              relative_input_stability, sample_noise)
 from rattrlib.models import predict
 from rattrlib.results import EVALUATION_CODE, ResultsCache, code_fingerprint, git_commit, model_fingerprint
 from rattrlib.settings import check_seeds
 from rattrlib.zoo import eval_pgd
 
 #: bump when the leaderboard's measurements change, so cached evaluations are recomputed
-LEADERBOARD_VERSION = 1
+LEADERBOARD_VERSION = 2
 #: the sources of the leaderboard itself (its cache key carries their fingerprint beside ``EVALUATION_CODE``)
 LEADERBOARD_CODE = ("leaderboard.py", "claims.py")
 
@@ -88,10 +97,18 @@ SHORT = {"saliency": "saliency", "integrated_gradients": "IG", "smoothgrad": "Sm
          "input_x_gradient": "x⊙∇", "uniform_gradient": "UniformGrad", "gradient_shap": "GradSHAP"}
 #: the two similarity metrics of the ensemble (:data:`rattrlib.metrics.METRICS` names)
 SIMILARITIES = ("topk_intersection", "kendall_tau")
+#: GALI's attribution-aware versions (eq. 10, 11) against the object mask (:data:`OBJECT_THRESHOLD`)
+AWARE = ("aa_topk", "aa_kendall")
+#: the object of a Fashion-MNIST / MNIST image: channel-mean intensity above this (GALI Table 5's reference)
+OBJECT_THRESHOLD = 0.1
+#: the stability metrics of the XAI-evaluation community, on saliency maps (lower is better)
+STABILITY = ("max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate", "relative_input_stability")
 #: AutoAttack's targeted DLR loss (APGD-T) reads the 3rd and 4th largest logits
 AUTOATTACK_MIN_CLASSES = 4
 #: images per attack call
 BATCH = 50
+#: the Measurements condition of the stability metrics (noise draws around each image, saliency maps)
+STABILITY_CONDITION = "noise@saliency"
 
 
 # ---------------------------------------------------------------------------------------------------- protocol
@@ -283,11 +300,14 @@ def columns(protocol: LeaderboardProtocol) -> list:
         out += [Column(f"worst top-k ∩ · {short}", condition(WORST, attribution), "topk_intersection", True),
                 Column(f"worst Kendall τ · {short}", condition(WORST, attribution), "kendall_tau", True),
                 Column(f"random top-k ∩ · {short}", condition(BASELINE, attribution), "topk_intersection", True),
-                Column(f"random Kendall τ · {short}", condition(BASELINE, attribution), "kendall_tau", True)]
+                Column(f"random Kendall τ · {short}", condition(BASELINE, attribution), "kendall_tau", True),
+                Column(f"worst AA top-k · {short}", condition(WORST, attribution), "aa_topk", True),
+                Column(f"worst AA Kendall · {short}", condition(WORST, attribution), "aa_kendall", True)]
         if attribution in protocol.auc_attributions:
             out.append(Column(f"log-AUC worst top-k ∩ · {short}", condition(WORST, attribution), "log_auc", True))
-    for metric in ("max_sensitivity", "avg_sensitivity"):
-        out.append(Column(f"{metric_label(metric)} · saliency", "uniform_noise@saliency", metric,
+    out.append(Column(metric_label("alignment"), "clean", "alignment", True))
+    for metric in STABILITY:
+        out.append(Column(f"{metric_label(metric)} · saliency", STABILITY_CONDITION, metric,
                           bool(METRICS[metric].higher_is_better)))
     return out
 
@@ -398,24 +418,48 @@ def _build_attack(model: nn.Module, protocol: LeaderboardProtocol, attack: str, 
     return make_ifia(model, ifia, attribution, kwargs, objective=attack.removeprefix("ifia_"))
 
 
+def _object_aware(report, data: ImageDataset) -> dict:
+    """GALI's AA top-k and AA Kendall (eq. 10, 11) of one attack's run against the object mask of each attacked
+    image (channel mean > :data:`OBJECT_THRESHOLD`), per image of ``data`` (NaN where not attacked)."""
+    attacked = np.flatnonzero(report.per_image["correct"].to_numpy(dtype=bool))
+    result = report.result
+    mask = data.images[attacked].mean(dim=1) > OBJECT_THRESHOLD
+    values = {"aa_topk": aa_topk(mask, result.clean_map, result.adv_map, result.k),
+              "aa_kendall": aa_kendall(mask, result.clean_map, result.adv_map)}
+    out = {}
+    for metric, value in values.items():
+        full = np.full(len(data), np.nan)
+        full[attacked] = value.double().numpy()
+        out[metric] = full
+    return out
+
+
 def _ensemble(model: nn.Module, data: ImageDataset, protocol: LeaderboardProtocol, attribution: str,
               multiplier: float, seed: int, n_correct: int, measurements: Measurements, progress: bool) -> dict:
-    """Run the ensemble at ``multiplier``·ε; add each attack's per-image top-k ∩ and Kendall τ and their worst
-    case (minimum over the attacks, NaN-skipping) to ``measurements``. Returns the worst case per metric."""
-    per_attack = {metric: [] for metric in SIMILARITIES}
+    """Run the ensemble at ``multiplier``·ε; add each attack's per-image top-k ∩ and Kendall τ (and at ε their
+    object-aware versions) and their worst case (minimum over the attacks, NaN-skipping) to ``measurements``.
+    Returns the worst case per metric."""
+    metrics = SIMILARITIES + (AWARE if multiplier == 1.0 else ())
+    per_attack = {metric: [] for metric in metrics}
     for attack in protocol.attacks:
         under = condition(attack, attribution, multiplier)
         if attack == "manipulate" and n_correct < 2:  # its targets are the maps of other attacked images
-            for metric in SIMILARITIES:
+            for metric in metrics:
                 measurements.add("", under, metric, seed, np.full(len(data), np.nan))
             continue
         report = evaluate_attributional_robustness(
             model, data.images, data.labels, None, _build_attack(model, protocol, attack, attribution, multiplier,
                                                                  seed),
-            k=protocol.ifia.k, batch_size=BATCH, progress=progress, seed=seed, name=under)
+            k=protocol.ifia.k, batch_size=BATCH, progress=progress, seed=seed, name=under,
+            keep_result=multiplier == 1.0)
         report_measurements(report, measurements, "", under, seed, metrics=SIMILARITIES)
-        for metric in SIMILARITIES:
-            per_attack[metric].append(report.per_image[metric].to_numpy(dtype=float))
+        values = {metric: report.per_image[metric].to_numpy(dtype=float) for metric in SIMILARITIES}
+        if multiplier == 1.0:
+            values.update(_object_aware(report, data))
+            for metric in AWARE:
+                measurements.add("", under, metric, seed, values[metric])
+        for metric in metrics:
+            per_attack[metric].append(values[metric])
     worst = {metric: np.fmin.reduce(np.stack(values), axis=0) for metric, values in per_attack.items()}
     for metric, values in worst.items():
         measurements.add("", condition(WORST, attribution, multiplier), metric, seed, values)
@@ -436,21 +480,29 @@ def _attributional(model: nn.Module, data: ImageDataset, protocol: LeaderboardPr
         measurements.add("", condition(WORST, attribution), "log_auc", seed, auc)
 
 
-def _sensitivities(model: nn.Module, data: ImageDataset, protocol: LeaderboardProtocol, seed: int,
-                   measurements: Measurements) -> None:
-    """Max- and Avg-Sensitivity of saliency on the same noise draws, in chunks of :data:`BATCH` images."""
+def _stability(model: nn.Module, data: ImageDataset, protocol: LeaderboardProtocol, seed: int,
+               measurements: Measurements) -> None:
+    """The XAI-evaluation stability metrics of saliency (true label), in chunks of :data:`BATCH` images:
+    Max- and Avg-Sensitivity on the same U[−r, r] draws, the Local Lipschitz Estimate on N(0, r²) draws (its
+    paper's and Quantus' sampler), RIS on U[−r, r] draws that keep the prediction; r =
+    ``protocol.radius``, ``protocol.sensitivity_samples`` draws per image, seeded by ``seed``."""
     device = next(model.parameters()).device
     explain = Saliency(model).attribute
     generator = torch.Generator().manual_seed(seed)
-    values = {"max_sensitivity": [], "avg_sensitivity": []}
+    r, n = protocol.radius, protocol.sensitivity_samples
+    values = {metric: [] for metric in STABILITY}
     for start in range(0, len(data), BATCH):
         x = data.images[start:start + BATCH].to(device)
         y = data.labels[start:start + BATCH].to(device)
-        noise = sample_noise(x, protocol.sensitivity_samples, protocol.radius, generator=generator)
+        noise = sample_noise(x, n, r, generator=generator)
         values["max_sensitivity"].append(max_sensitivity(explain, x, y, noise=noise).cpu())
         values["avg_sensitivity"].append(avg_sensitivity(explain, x, y, noise=noise).cpu())
+        values["local_lipschitz_estimate"].append(
+            local_lipschitz_estimate(explain, x, y, radius=r, n_samples=n, generator=generator).cpu())
+        values["relative_input_stability"].append(
+            relative_input_stability(explain, x, y, radius=r, n_samples=n, generator=generator, model=model).cpu())
     for metric, parts in values.items():
-        measurements.add("", "uniform_noise@saliency", metric, seed, torch.cat(parts).double().numpy())
+        measurements.add("", STABILITY_CONDITION, metric, seed, torch.cat(parts).double().numpy())
 
 
 def _measure(model: nn.Module, protocol: LeaderboardProtocol, seed: int, progress: bool) -> dict:
@@ -462,7 +514,8 @@ def _measure(model: nn.Module, protocol: LeaderboardProtocol, seed: int, progres
     data = test.subset(protocol.ifia.n_eval, seed=seed)
     for attribution in protocol.attributions:
         _attributional(model, data, protocol, attribution, seed, measurements, progress)
-    _sensitivities(model, data, protocol, seed, measurements)
+    measurements.add("", "clean", "alignment", seed, gradient_alignment(model, data.images, data.labels))
+    _stability(model, data, protocol, seed, measurements)
     return {"frame": measurements.frame, "seconds": time.perf_counter() - start,
             "cpu_seconds": time.process_time() - cpu}
 

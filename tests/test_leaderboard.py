@@ -16,6 +16,8 @@ from rattrlib.attacks import evaluate_attributional_robustness
 from rattrlib.data import DATASETS, DatasetInfo, ImageDataset
 from rattrlib.evaluation import IFIAProtocol, make_ifia
 from rattrlib.metrics import log_auc
+from rattrlib.attributions import Saliency
+from rattrlib.claims import METRICS
 from rattrlib.results import ResultsCache
 
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
@@ -164,6 +166,62 @@ def test_worst_case_is_the_per_image_minimum_over_the_ensemble(tiny4):
         make_ifia(tiny4["model"], protocol.ifia, "saliency", {}, objective="topk"), k=protocol.ifia.k, progress=False)
     stored = m.side("", "tiny", "ifia_topk@saliency", "topk_intersection")[0]
     assert np.allclose(stored.to_numpy(), alone.per_image["topk_intersection"].to_numpy(), equal_nan=True)
+
+
+def test_object_aware_scores_are_the_goodness_times_the_similarity(tiny4):
+    """AA top-k = |topk(clean) ∩ object| / k × top-k ∩ (GALI eq. 10 with a mask): the goodness factor depends on
+    the clean map only, so per image every attack's AA top-k over its top-k ∩ is the same fraction of the
+    clean map's top-k inside the object — computed here by hand from a re-run of the IFIA attack — and the
+    worst case of AA top-k is that fraction times the worst top-k ∩."""
+    m, protocol = tiny4["row"].measurements, tiny4["protocol"]
+    images = tiny4_dataset("test").subset(protocol.ifia.n_eval, seed=0)
+    alone = evaluate_attributional_robustness(
+        tiny4["model"], images.images, images.labels, None,
+        make_ifia(tiny4["model"], protocol.ifia, "saliency", {}, objective="topk"), k=protocol.ifia.k,
+        progress=False, keep_result=True)
+    attacked = np.flatnonzero(alone.per_image["correct"].to_numpy(dtype=bool))
+    top = np.argsort(-alone.result.clean_map.flatten(1).numpy(), axis=1, kind="stable")[:, :protocol.ifia.k]
+
+    def goodness(data):
+        mask = (data.images[attacked].mean(dim=1) > L.OBJECT_THRESHOLD).flatten(1).numpy()
+        out = np.full(len(data), np.nan)
+        out[attacked] = np.take_along_axis(mask, top, axis=1).sum(axis=1) / protocol.ifia.k
+        return out
+
+    # this model's saliency looks mostly at the top rows, outside the bright quadrant of most images: with the
+    # top half as the "object" the goodness factor is far from 0 and from 1
+    top_half = torch.zeros_like(images.images)
+    top_half[:, :, :4] = 1.0
+    halves = ImageDataset("tiny4", "test", top_half, images.labels, QUADRANTS)
+    direct = L._object_aware(alone, halves)["aa_topk"]
+    assert 0.2 < np.nanmean(goodness(halves)) < 0.99
+    assert np.allclose(direct, goodness(halves) * alone.per_image["topk_intersection"].to_numpy(),
+                       equal_nan=True)
+    goodness = goodness(images)
+    for attack in ("ifia_topk", "random_sign", L.WORST):
+        under = L.condition(attack, "saliency")
+        aa = m.side("", "tiny", under, "aa_topk")[0].to_numpy()
+        similarity = m.side("", "tiny", under, "topk_intersection")[0].to_numpy()
+        assert np.allclose(aa, goodness * similarity, equal_nan=True), attack
+        tau = m.side("", "tiny", under, "aa_kendall")[0].to_numpy()
+        assert np.isfinite(tau[attacked]).all() and (np.abs(tau[attacked]) <= 1 + 1e-12).all()
+
+
+def test_alignment_and_stability_columns(tiny4):
+    m, protocol = tiny4["row"].measurements, tiny4["protocol"]
+    images = tiny4_dataset("test").subset(protocol.ifia.n_eval, seed=0)
+    x, g = images.images.flatten(1), Saliency(tiny4["model"]).attribute(images.images, images.labels).flatten(1)
+    expected = (x * g).sum(1) / (x.norm(dim=1) * g.norm(dim=1))       # cos(x, ∇f_y) by hand
+    got = m.side("", "tiny", "clean", "alignment")[0].to_numpy()
+    assert np.allclose(got, expected.detach().double().numpy(), atol=1e-6)
+    for metric in L.STABILITY:
+        values = m.side("", "tiny", L.STABILITY_CONDITION, metric)[0].to_numpy()
+        assert np.isfinite(values).any() and (values[np.isfinite(values)] >= 0).all(), metric
+        assert not METRICS[metric].higher_is_better
+    # Max-Sensitivity is the maximum over the same draws whose mean is Avg-Sensitivity
+    mx, avg = (m.side("", "tiny", L.STABILITY_CONDITION, metric)[0].to_numpy()
+               for metric in ("max_sensitivity", "avg_sensitivity"))
+    assert (mx >= avg - 1e-12).all()
 
 
 def test_log_auc_is_the_metric_on_the_worst_case_curve(tiny4):

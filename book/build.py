@@ -1,6 +1,6 @@
 """Build the book: execute every chapter in notebooks/ with papermill, then render HTML with jupyter-book.
 
-    python book/build.py [--scale cpu] [--device auto] [--force] [--only 00_quickstart] [--no-render]
+    python book/build.py [--scale cpu] [--device auto] [--force] [--only 00_quickstart] [--no-render] [--out DIR]
 
 A chapter is re-executed only when its notebook, the rattrlib sources or the parameters changed since its last
 successful run (a stamp beside the executed notebook records the digest, the scale and the parameters);
@@ -10,6 +10,10 @@ are reused through the results cache.
 Every chapter is attempted: one that fails becomes a page showing its error and the command that reruns it, the
 rest still render, a summary is printed and the build exits non-zero. The book is never rendered from chapters
 executed at different scales (e.g. after ``--only X --scale smoke`` while the others are at cpu).
+
+``--out DIR`` builds a separate book in DIR (the book's sources copied there, chapters executed into DIR/chapters,
+HTML in DIR/_build/html), leaving book/ alone: ``make test`` builds its smoke book in build/smoke-book this way.
+The first page ends with the versions the book was built with (``_versions.md``, written at every render).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -25,6 +30,8 @@ import sys
 import tarfile
 import tempfile
 import time
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 import papermill
@@ -37,6 +44,11 @@ BOOK = ROOT / "book"
 EXECUTED = BOOK / "chapters"
 SCALES = ("smoke", "cpu", "paper")
 MATHJAX = "mathjax@3.2.2"  # bundled from the npm registry so the book's equations render without a CDN
+LOCK = ROOT / "requirements.lock"  # the locked environment `make env` installs
+# The packages whose versions the first page prints (after Python), in this order.
+VERSIONED = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "scikit-image", "scikit-learn",
+             "torchattacks", "captum", "quantus", "papermill", "ipykernel", "jupyter-book", "sphinx", "myst-nb",
+             "sphinxcontrib-bibtex")
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -85,9 +97,28 @@ def write_stamp(stamp: Path, digest: str, parameters: dict, status: str) -> None
 
 
 def rerun_command(name: str, parameters: dict) -> str:
-    """The command that executes chapter ``name`` alone with ``parameters``."""
+    """The command that executes chapter ``name`` alone with ``parameters`` (into the same book folder)."""
     device = "" if parameters.get("device", "auto") == "auto" else f" --device {parameters['device']}"
-    return f"python book/build.py --scale {parameters['scale']}{device} --only {name}"
+    out = "" if BOOK == ROOT / "book" else f" --out {os.path.relpath(BOOK, ROOT)}"
+    return f"python book/build.py --scale {parameters['scale']}{device}{out} --only {name}"
+
+
+def use_output(folder: Path) -> None:
+    """Build into ``folder`` instead of book/: copy the book's sources there (not its executed chapters, its HTML
+    or this script) and point BOOK and EXECUTED at it."""
+    global BOOK, EXECUTED
+    folder = folder.resolve()
+    if folder == BOOK.resolve():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in BOOK.iterdir():
+        if path.name in ("chapters", "_build", "build.py", "__pycache__"):
+            continue
+        if path.is_dir():
+            shutil.copytree(path, folder / path.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, folder / path.name)
+    BOOK, EXECUTED = folder, folder / "chapters"
 
 
 def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
@@ -239,9 +270,63 @@ def write_verdicts_page(scale: str, chapters: list[str]) -> Path:
     return page
 
 
+def git_commit() -> str:
+    """The checkout's commit, ``+ uncommitted changes`` when the library, chapters or book differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rattrlib", "notebooks", "book",
+                                "pyproject.toml", LOCK.name], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"`{head.stdout.strip()}`" + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """``name: version`` of every ``name==version`` line of a requirements lock file (names normalised)."""
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", lock.read_text(), flags=re.M)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins}
+
+
+def installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions_markdown(scale: str) -> str:
+    """The first page's last section: when, at which scale and commit, with which Python and packages the book
+    was built, and whether the installed packages are the locked ones."""
+    rows = [("Python", platform.python_version())]
+    rows += [(name, installed_version(name) or "not installed") for name in VERSIONED]
+    if LOCK.exists():
+        pins = locked_versions(LOCK)
+        differ = sorted(f"{name} {installed_version(name) or 'absent'} (locked {version})"
+                        for name, version in pins.items() if installed_version(name) != version)
+        lock = (f"All {len(pins)} packages of `{LOCK.name}` were installed at their locked versions." if not differ
+                else f"{len(differ)} of the {len(pins)} packages of `{LOCK.name}` differ from it: "
+                     + ", ".join(differ) + ".")
+    else:
+        lock = f"No `{LOCK.name}` was found: the environment is not the locked one."
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    table = "\n".join(["| package | version |", "|---|---|"] + [f"| {n} | {v} |" for n, v in rows])
+    return (f"## Built with\n\nThis book was rendered by `book/build.py` on {when} at scale **{scale}**, from "
+            f"rattrlib commit {git_commit()}, on {platform.system()} {platform.machine()} with:\n\n{table}\n\n"
+            f"{lock} A chapter is re-executed whenever its notebook, the rattrlib sources or its parameters "
+            f"change; an unchanged chapter keeps the outputs of its last execution.\n")
+
+
+def write_versions_page(scale: str) -> Path:
+    """BOOK/_versions.md, included at the end of the first page (intro.md)."""
+    page = BOOK / "_versions.md"
+    page.write_text(versions_markdown(scale))
+    return page
+
+
 def render(scale: str, chapters: list[str]) -> None:
-    """The verdicts page, MathJax and the HTML of the book (jupyter-book)."""
+    """The verdicts page, the versions section, MathJax and the HTML of the book (jupyter-book)."""
     write_verdicts_page(scale, chapters)
+    write_versions_page(scale)
     ensure_mathjax()
     print("[book] rendering HTML with jupyter-book", flush=True)
     subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK)], check=True)
@@ -271,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="chapter names to execute (default: all)")
     parser.add_argument("--no-render", action="store_true",
                         help="execute the chapters only: no HTML, no scale or completeness check of the book")
+    parser.add_argument("--out", type=Path, help="build a separate book in this folder (default: book/ itself)")
     args = parser.parse_args(argv)
+    if args.out:
+        use_output(args.out)
 
     listed = chapters_in_toc()
     notebooks = sorted(NOTEBOOKS.glob("*.ipynb"))

@@ -135,3 +135,33 @@ def test_a_failure_outside_a_cell_still_gets_a_page(book, monkeypatch):
     text = nbformat.read(executed / "good.ipynb", as_version=4).cells[0].source
     assert "a good" not in text and "RuntimeError: Kernel died" in text  # the old execution is not shown
     assert "python book/build.py --scale paper --device cuda --only good" in text
+
+
+def test_out_builds_a_separate_book_and_leaves_book_alone(book, tmp_path, capsys):
+    executed, rendered = book
+    (build.BOOK / "intro.md").write_text("# Intro\n")
+    out = tmp_path / "build" / "smoke-book"
+    assert build.main(["--scale", "smoke", "--out", str(out)]) == 1  # ``bad`` fails, as in book/
+    assert not executed.exists()  # nothing executed into the source book
+    assert (out / "intro.md").read_text() == "# Intro\n" and (out / "_toc.yml").exists()
+    assert stamp(out / "chapters", "good")["status"] == "executed"
+    assert rendered == [("smoke", ["good"])] and build.BOOK == out.resolve()
+    page = nbformat.read(out / "chapters" / "bad.ipynb", as_version=4).cells[0].source
+    assert "python book/build.py --scale smoke --out build/smoke-book --only bad" in page
+
+
+def test_the_versions_section_names_python_packages_commit_and_lock(book, tmp_path, monkeypatch):
+    import platform
+    from importlib.metadata import version
+
+    torch = version("torch")
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"torch=={torch} \\\n    --hash=sha256:00\nnot-a-real-package==1.0\n")
+    monkeypatch.setattr(build, "LOCK", lock)
+    monkeypatch.setattr(build, "git_commit", lambda: "`0123abc`")
+    text = build.write_versions_page("smoke").read_text()
+    assert text.startswith("## Built with") and "at scale **smoke**" in text and "commit `0123abc`" in text
+    assert f"| Python | {platform.python_version()} |" in text and f"| torch | {torch} |" in text
+    assert "1 of the 2 packages of `requirements.lock` differ from it: not-a-real-package absent (locked 1.0)" in text
+    lock.write_text(f"torch=={torch}\n")
+    assert "All 1 packages of `requirements.lock` were installed at their locked" in build.versions_markdown("cpu")

@@ -59,7 +59,8 @@ CODE = {"dataset": ("data", "config.py"), "model": MODEL_CODE, "checkpoint": MOD
         "corruption_correct": EVALUATION_CODE + ("chapters/art.py",),
         "clean_correct": EVALUATION_CODE + ("chapters/ssr.py",),
         "ssr_lambda_max": EVALUATION_CODE + ("chapters/ssr.py",),
-        "leaderboard": EVALUATION_CODE + ("leaderboard.py", "claims.py")}
+        "leaderboard": EVALUATION_CODE + ("leaderboard.py", "claims.py"),
+        "explorer_grid": EVALUATION_CODE + ("explorer.py", "chapters/explorer.py")}
 
 #: Seconds a process waits for another one holding a key's lock before it says so (then it keeps waiting).
 LOCK_NOTICE_SECONDS = 30

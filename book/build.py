@@ -246,8 +246,19 @@ def mixed_scales_error(states: dict[str, str], scale: str) -> str | None:
 
 
 def ensure_mathjax() -> None:
-    """Unpack MathJax's browser build into book/_static/mathjax once (``npm pack``), for offline rendering."""
-    target = BOOK / "_static" / "mathjax"
+    """Unpack MathJax's browser build into book/_mathjax/mathjax once (``npm pack``), for offline rendering.
+
+    Not under _static: Jupyter Book adds every .js file found under _static to every page, and MathJax's ~90
+    components loaded at once break each other (some twenty page errors on every page, and a 404). _config.yml
+    copies _mathjax to the site's root (html_extra_path) and loads only tex-chtml.js, which fetches what it needs."""
+    target = BOOK / "_mathjax" / "mathjax"
+    old = BOOK / "_static" / "mathjax"  # where earlier builds put it
+    if old.is_dir():
+        if (target / "tex-chtml.js").exists():
+            shutil.rmtree(old)
+        else:
+            target.parent.mkdir(exist_ok=True)
+            os.replace(old, target)
     if (target / "tex-chtml.js").exists():
         return
     with tempfile.TemporaryDirectory() as tmp:

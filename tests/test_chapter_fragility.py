@@ -1,4 +1,4 @@
-"""The fragility primer's settings and claims (the chapter itself runs under nbval at smoke scale)."""
+"""The fragility primer's settings and claims (the chapter itself runs in make test's smoke book)."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""Chapter-level checks beyond nbval: parameters cells, fail-fast validation, the book's build stamps."""
+"""Chapter-level checks beside executing them (make test's smoke book): parameters cells, fail-fast validation, the
+book's build stamps."""
 
 import importlib.util
 import json

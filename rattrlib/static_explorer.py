@@ -165,7 +165,7 @@ def explorer_html(grid: IFIAGrid, div_id: str = "ifia-explorer", **figure_kwargs
     CDN link; no require.js needed), the grid's data and the handler that shows the selected cell."""
     data = json.dumps(grid_data(grid), separators=(",", ":")).replace("</", "<\\/")
     return explorer_figure(grid, **figure_kwargs).to_html(
-        include_plotlyjs=True, full_html=False, div_id=div_id, config={"displaylogo": False, "responsive": True},
+        include_plotlyjs=True, full_html=False, div_id=div_id, config={"displayModeBar": False, "responsive": True},
         post_script=_SCRIPT.replace("__DATA__", data))
 
 

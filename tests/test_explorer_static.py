@@ -143,6 +143,19 @@ def test_compute_grid_caches_each_model(monkeypatch, tmp_path):
     assert loaded == ["natural", "pgd_at"] * 2  # another grid: recomputed
 
 
+def test_live_explorer_opens_on_the_pages_models_and_images(monkeypatch):
+    images, labels = tiny_images(2)
+    monkeypatch.setattr(chapter, "load_dataset", lambda name, split: ImageDataset(name, split, images, labels,
+                                                                                 ("x", "y", "z")))
+    monkeypatch.setattr(chapter, "get_model", lambda dataset, method, scale, seed, device, progress:
+                        (tiny_model(0), []))
+    s = chapter.ExplorerSettings.resolve("smoke", models=["natural", "art"], k=10)
+    live = chapter.live_explorer(s)
+    assert live.model.options == (chapter.MODELS["natural"], chapter.MODELS["art"])
+    assert live.eps.value == max(s.eps_grid) and live.beta.value == pytest.approx(10.0)
+    assert 0 <= live.run()["top-k ∩ (%)"] <= 100
+
+
 def _decode(s: str, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype=np.uint8).reshape(shape)
 

@@ -44,11 +44,11 @@ BOOK = ROOT / "book"
 EXECUTED = BOOK / "chapters"
 SCALES = ("smoke", "cpu", "paper")
 MATHJAX = "mathjax@3.2.2"  # bundled from the npm registry so the book's equations render without a CDN
-LOCK = ROOT / "requirements.lock"  # the locked environment `make env` installs
+LOCKS = (ROOT / "requirements.lock", ROOT / "requirements-no-deps.lock")  # the locked environment `make env` installs
 # The packages whose versions the first page prints (after Python), in this order.
 VERSIONED = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "scikit-image", "scikit-learn",
-             "torchattacks", "captum", "quantus", "papermill", "ipykernel", "jupyter-book", "sphinx", "myst-nb",
-             "sphinxcontrib-bibtex")
+             "torchattacks", "captum", "quantus", "plotly", "papermill", "ipykernel", "jupyter-book", "sphinx",
+             "myst-nb", "sphinxcontrib-bibtex")
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -285,8 +285,8 @@ def git_commit() -> str:
     """The checkout's commit, ``+ uncommitted changes`` when the library, chapters or book differ from it."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rattrlib", "notebooks", "book",
-                                "pyproject.toml", LOCK.name], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rattrlib", "notebooks", "book", "pyproject.toml",
+                                *(lock.name for lock in LOCKS)], cwd=ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"`{head.stdout.strip()}`" + (" + uncommitted changes" if dirty.stdout.strip() else "")
@@ -310,15 +310,17 @@ def versions_markdown(scale: str) -> str:
     was built, and whether the installed packages are the locked ones."""
     rows = [("Python", platform.python_version())]
     rows += [(name, installed_version(name) or "not installed") for name in VERSIONED]
-    if LOCK.exists():
-        pins = locked_versions(LOCK)
+    present = [lock for lock in LOCKS if lock.exists()]
+    names = " and ".join(f"`{lock.name}`" for lock in present)
+    if present:
+        pins = {name: version for lock in present for name, version in locked_versions(lock).items()}
         differ = sorted(f"{name} {installed_version(name) or 'absent'} (locked {version})"
                         for name, version in pins.items() if installed_version(name) != version)
-        lock = (f"All {len(pins)} packages of `{LOCK.name}` were installed at their locked versions." if not differ
-                else f"{len(differ)} of the {len(pins)} packages of `{LOCK.name}` differ from it: "
+        lock = (f"All {len(pins)} packages of {names} were installed at their locked versions." if not differ
+                else f"{len(differ)} of the {len(pins)} packages of {names} differ from the lock: "
                      + ", ".join(differ) + ".")
     else:
-        lock = f"No `{LOCK.name}` was found: the environment is not the locked one."
+        lock = "No lock file was found: the environment is not the locked one."
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     table = "\n".join(["| package | version |", "|---|---|"] + [f"| {n} | {v} |" for n, v in rows])
     return (f"## Built with\n\nThis book was rendered by `book/build.py` on {when} at scale **{scale}**, from "

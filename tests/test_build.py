@@ -157,11 +157,12 @@ def test_the_versions_section_names_python_packages_commit_and_lock(book, tmp_pa
     torch = version("torch")
     lock = tmp_path / "requirements.lock"
     lock.write_text(f"torch=={torch} \\\n    --hash=sha256:00\nnot-a-real-package==1.0\n")
-    monkeypatch.setattr(build, "LOCK", lock)
+    monkeypatch.setattr(build, "LOCKS", (lock, tmp_path / "absent.lock"))
     monkeypatch.setattr(build, "git_commit", lambda: "`0123abc`")
     text = build.write_versions_page("smoke").read_text()
     assert text.startswith("## Built with") and "at scale **smoke**" in text and "commit `0123abc`" in text
     assert f"| Python | {platform.python_version()} |" in text and f"| torch | {torch} |" in text
-    assert "1 of the 2 packages of `requirements.lock` differ from it: not-a-real-package absent (locked 1.0)" in text
+    assert ("1 of the 2 packages of `requirements.lock` differ from the lock: not-a-real-package absent (locked 1.0)"
+            in text)
     lock.write_text(f"torch=={torch}\n")
     assert "All 1 packages of `requirements.lock` were installed at their locked" in build.versions_markdown("cpu")

@@ -23,7 +23,7 @@ book: data
 ## make test: environment + data + the smoke book (each chapter executed once, at scale=smoke, and rendered into
 ## build/smoke-book) + pytest: the library tests, one test per chapter that it executed without error, and the
 ## browser tests (Debian's chromium) on the rendered pages. A failing chapter does not stop the build: pytest names it.
-test: data smoke-book chromium
+test: data chromium smoke-book
 	RATTR_SMOKE_BOOK_REQUIRED=1 $(BIN)/python -m pytest tests -p no:cacheprovider
 
 smoke-book: data

@@ -152,7 +152,8 @@ class LeaderboardProtocol:
             (None: all of them; an empty list: none).
         eps_multipliers: the ε grid of the log-AUC (strictly increasing, includes 1).
         autoattack_steps: iterations of APGD-CE, APGD-T and FAB-T (Croce & Hein's standard: 100; torchattacks
-            3.5.1 leaves its default 10 — this field sets them).
+            3.5.1 leaves its default 10 — this field sets them); ``autoattack_queries``: Square's queries
+            (standard: 5000).
         pgd_steps, pgd_alpha: the PGD column (random start, ℓ∞ ε = ``ifia.eps``).
         smoothgrad_samples, smoothgrad_sigma: SmoothGrad's draws and absolute σ (Smilkov et al. 2017).
         sensitivity_radius: r of Max-/Avg-Sensitivity (None: ε); ``sensitivity_samples``: draws per image.
@@ -166,6 +167,7 @@ class LeaderboardProtocol:
     auc_attributions: Optional[tuple] = None
     eps_multipliers: tuple = (0.25, 0.5, 1.0, 2.0)
     autoattack_steps: int = 100
+    autoattack_queries: int = 5000
     pgd_steps: int = 40
     pgd_alpha: float = 0.01
     smoothgrad_samples: int = 10
@@ -196,7 +198,8 @@ class LeaderboardProtocol:
                             "eps_multipliers": _check_multipliers(self.eps_multipliers, self.ifia.eps),
                             "seeds": check_seeds("seeds", self.seeds)}.items():
             object.__setattr__(self, name, value)
-        for name in ("autoattack_steps", "pgd_steps", "smoothgrad_samples", "sensitivity_samples"):
+        for name in ("autoattack_steps", "autoattack_queries", "pgd_steps", "smoothgrad_samples",
+                     "sensitivity_samples"):
             check_int(name, getattr(self, name), 1)
         check_positive("pgd_alpha", self.pgd_alpha)
         if check_real("smoothgrad_sigma", self.smoothgrad_sigma) < 0:
@@ -342,16 +345,18 @@ def _check_cost(training_cost) -> Optional[float]:
 
 # ---------------------------------------------------------------------------------------------------- accuracy
 def autoattack_correct(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, n_classes: int,
-                       steps: int = 100, seed: int = 0, batch_size: int = 256, progress: bool = False) -> Tensor:
+                       steps: int = 100, queries: int = 5000, seed: int = 0, batch_size: int = 256,
+                       progress: bool = False) -> Tensor:
     """Per image (N,) bool: still classified as ``labels`` under AutoAttack (Croce & Hein 2020, "Reliable
     evaluation of adversarial robustness…", standard version, ℓ∞ ``eps``) — torchattacks'
     ``AutoAttack(model, norm="Linf", eps, version="standard", n_classes, seed)``: APGD-CE, APGD-T (n_classes − 1
     targets), FAB-T, Square (5000 queries), each on the images the previous ones left correct. ``steps`` sets the
     iterations of APGD-CE, APGD-T and FAB-T (the original standard version's 100; torchattacks 3.5.1 defaults to
-    10). torchattacks reseeds torch's global generator; it is restored after. Misclassified clean images count as
-    errors."""
+    10), ``queries`` Square's (standard: 5000). torchattacks reseeds torch's global generator; it is restored
+    after. Misclassified clean images count as errors."""
     check_int("n_classes", n_classes, AUTOATTACK_MIN_CLASSES)
     check_int("steps", steps, 1)
+    check_int("queries", queries, 1)
     device = next(model.parameters()).device
     attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=n_classes,
                                      seed=seed)
@@ -362,6 +367,8 @@ def autoattack_correct(model: nn.Module, images: Tensor, labels: Tensor, *, eps:
     for part in parts:
         if hasattr(part, "steps"):
             part.steps = steps
+        if hasattr(part, "n_queries"):
+            part.n_queries = queries
     correct = []
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -381,7 +388,8 @@ def _accuracies(model: nn.Module, test: ImageDataset, protocol: LeaderboardProto
     measurements.add("", "clean", "accuracy", seed, clean)
     robust_set = test.subset(protocol.ifia.n_pgd, seed=seed)
     autoattack = autoattack_correct(model, robust_set.images, robust_set.labels, eps=protocol.eps,
-                                    n_classes=protocol.n_classes, steps=protocol.autoattack_steps, seed=seed,
+                                    n_classes=protocol.n_classes, steps=protocol.autoattack_steps,
+                                    queries=protocol.autoattack_queries, seed=seed,
                                     progress=progress)
     measurements.add("", "autoattack", "accuracy", seed, autoattack.numpy())
     pgd = PGD(model, protocol.eps, protocol.pgd_alpha, protocol.pgd_steps, random_start=True,

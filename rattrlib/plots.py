@@ -126,6 +126,44 @@ def plot_distributions(values: Mapping[str, Sequence[float]], *, ylabel: str, ti
     return fig
 
 
+
+def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highlight: Sequence[str] = (),
+                xlabel: str | None = None, ylabel: str | None = None, scale: float = 100.0, figsize=(7.5, 5)):
+    """The leaderboard's trade-off view: one marker per method at (``x``, ``y``) means with their 95 % intervals
+    as error bars (``table``: :func:`rattrlib.leaderboard.table`'s numeric frame, columns ``<label>``,
+    ``<label> · CI low``, ``<label> · CI high``), marker area proportional to ``size_column`` (e.g. the training
+    cost), the methods no other method beats on both axes (the Pareto front) joined by a line, ``highlight``
+    (e.g. a reader's model) in red. ``scale`` converts both axes to display units."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=figsize)
+    mx, my = scale * table[x].to_numpy(float), scale * table[y].to_numpy(float)
+    ex = np.abs(np.stack([mx - scale * table[f"{x} · CI low"], scale * table[f"{x} · CI high"] - mx]))
+    ey = np.abs(np.stack([my - scale * table[f"{y} · CI low"], scale * table[f"{y} · CI high"] - my]))
+    sizes = np.full(len(table), 60.0)
+    if size_column is not None:
+        cost = table[size_column].to_numpy(float)
+        sizes = np.where(np.isfinite(cost), 40 + 400 * cost / np.nanmax(cost), 60.0)
+    ax.errorbar(mx, my, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="none", ecolor="0.6", lw=1, zorder=1)
+    colours = ["tab:red" if name in highlight else "tab:blue" for name in table.index]
+    ax.scatter(mx, my, s=sizes, c=colours, alpha=0.7, edgecolors="k", zorder=2)
+    for name, a, b in zip(table.index, mx, my):
+        ax.annotate(name, (a, b), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    front = [i for i in range(len(mx)) if not any((mx[j] >= mx[i]) & (my[j] >= my[i]) & ((mx[j] > mx[i]) | (my[j] > my[i]))
+                                                  for j in range(len(mx)))]
+    front = sorted(front, key=lambda i: mx[i])
+    ax.plot(mx[front], my[front], "--", color="tab:green", lw=1, label="Pareto front (means)", zorder=0)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    title = "each method: mean and 95 % interval over seeds"
+    if size_column is not None:
+        title += f"; marker area ∝ {size_column}"
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
 def plot_ablation(frame, *, attributional=("top-k ∩ (%)", "Kendall τ ×100"),
                   accuracy=("clean acc. (%)", "PGD acc. (%)"), size: float = 3.0):
     """ART Fig. 8: one column per ablated hyperparameter (``frame["parameter"]``), its values on the x axis;

@@ -135,7 +135,10 @@ def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, cwd=str(NOTEBOOKS),
-                                   progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager)
+                                   progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager,
+                                   # a widget's saved state makes Jupyter Book load the widget JavaScript from a
+                                   # CDN; the book shows no live widget (the explorer page is precomputed)
+                                   store_widget_state=False)
     except BaseException:  # an error or Ctrl-C: no partial execution is left behind
         tmp.unlink(missing_ok=True)
         raise

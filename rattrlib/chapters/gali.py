@@ -562,6 +562,9 @@ class GALIResult:
                     "paper says": f"“{c.says}”", "ours: A vs B": f"{mean(c, c.a, c.under)} vs "
                                                                   f"{mean(c, c.b, c.side_b_under)}",
                     "verdict": fine_tune_too_short(c, self.settings.scale)} for c in claims}
+        if not rows:  # an empty table would render as a bare header
+            rows = {"(none)": {"paper says": "–", "ours: A vs B": "–",
+                               "verdict": f"no claim of the {part} is withheld at this scale"}}
         table = pd.DataFrame.from_dict(rows, orient="index", columns=["paper says", "ours: A vs B", "verdict"])
         table.index.name = "claim"
         return table

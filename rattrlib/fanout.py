@@ -1,6 +1,7 @@
 """Fan-out: train and evaluate the zoo as many jobs that share one results cache, through ``submitit``.
 
-One job per model (and, with ``--evaluate``, one per IFIA evaluation of that model). Jobs run
+One job per model (and, with ``--evaluate``, one per IFIA evaluation of that model; with ``--leaderboard``, one per
+evaluation of that model on the leaderboard chapter's protocol, which the chapter then loads). Jobs run
 ``sequential`` (in this process), ``local`` (``submitit.LocalExecutor``: subprocesses on this machine, at most
 ``workers`` at once, each with cores/``workers`` torch threads — two torch processes with default threads on
 two cores run about 5× slower) or ``slurm`` (``submitit.AutoExecutor`` on a SLURM cluster, one job each, with
@@ -12,6 +13,8 @@ so every model is trained once.
     python -m rattrlib.fanout --scale cpu --datasets fashion_mnist --seeds 0 1 2 --executor local --workers 2
     python -m rattrlib.fanout --scale paper --datasets cifar10 --executor slurm --partition gpu --gpus 1 \\
         --timeout-min 2880 --evaluate
+    python -m rattrlib.fanout --scale paper --datasets cifar10 --seeds 0 1 2 --leaderboard --executor slurm \
+        --partition gpu --gpus 1        # then: make book SCALE=paper (07_leaderboard loads the cached rows)
 
 Records are the same as a sequential build's bit for bit when the jobs run with the same number of torch
 threads (floating-point reductions depend on it): pass ``threads`` to compare.
@@ -31,18 +34,22 @@ from typing import Optional, Sequence
 import torch
 from tqdm import tqdm
 
+from rattrlib import leaderboard
+from rattrlib.chapters.leaderboard import NAMES, LeaderboardSettings
 from rattrlib.config import SCALES, check_choice, check_int, rattr_home
 from rattrlib.evaluation import evaluate_zoo_model, ifia_protocol
 from rattrlib.settings import check_seeds
 from rattrlib.zoo import ZOO_DATASETS, ZOO_METHODS, get_model, zoo_config
 
 EXECUTORS = ("sequential", "local", "slurm")
-JOB_KINDS = ("model", "evaluation")
+JOB_KINDS = ("model", "evaluation", "leaderboard")
 
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One zoo model to train (``kind="model"``) or to evaluate with the IFIA protocol of its scale."""
+    """One zoo model to train (``kind="model"``), to evaluate with the IFIA protocol of its scale
+    (``"evaluation"``) or with the leaderboard chapter's protocol of its scale (``"leaderboard"``: the default
+    :class:`~rattrlib.chapters.leaderboard.LeaderboardSettings`, so the chapter finds the row in the cache)."""
 
     kind: str
     dataset: str
@@ -61,7 +68,7 @@ class Job:
 
     def needs(self) -> list[Job]:
         """The model jobs whose results this one uses."""
-        if self.kind == "evaluation":
+        if self.kind in ("evaluation", "leaderboard"):
             return [dataclasses.replace(self, kind="model")]
         config = zoo_config(self.dataset, self.method, self.scale, seed=self.seed)
         start = [config.init["method"]] if config.init else []
@@ -75,6 +82,10 @@ class Job:
         try:
             if self.kind == "model":
                 get_model(self.dataset, self.method, self.scale, seed=self.seed, device="auto", progress=False)
+            elif self.kind == "leaderboard":
+                model, _ = get_model(self.dataset, self.method, self.scale, seed=self.seed, progress=False)
+                leaderboard.evaluate(model, protocol=leaderboard_protocol(self.scale), name=NAMES[self.method],
+                                     seed=self.seed)
             else:
                 evaluate_zoo_model(self.dataset, self.method, ifia_protocol(self.dataset, self.scale),
                                    scale=self.scale, seed=self.seed, progress=False)
@@ -83,9 +94,15 @@ class Job:
         return self.name
 
 
+def leaderboard_protocol(scale: str) -> leaderboard.LeaderboardProtocol:
+    """The protocol the leaderboard chapter runs at ``scale`` with its default settings."""
+    return LeaderboardSettings.resolve(scale).protocol
+
+
 def zoo_jobs(scale: str, datasets: Sequence[str] = ("fashion_mnist",), methods: Sequence[str] = ZOO_METHODS,
-             seeds: Sequence[int] = (0,), evaluate: bool = False) -> list[Job]:
-    """The jobs of the zoo at ``scale`` (pairs without a preset skipped), each after the jobs it needs."""
+             seeds: Sequence[int] = (0,), evaluate: bool = False, leaderboard: bool = False) -> list[Job]:
+    """The jobs of the zoo at ``scale`` (pairs without a preset skipped), each after the jobs it needs;
+    leaderboard jobs only on the leaderboard protocol's data set."""
     check_choice("scale", scale, SCALES)
     for dataset in datasets:
         check_choice("datasets", dataset, sorted(ZOO_DATASETS))
@@ -101,6 +118,8 @@ def zoo_jobs(scale: str, datasets: Sequence[str] = ("fashion_mnist",), methods: 
                 jobs.append(Job("model", dataset, method, scale, seed))
                 if evaluate:
                     jobs.append(Job("evaluation", dataset, method, scale, seed))
+                if leaderboard and dataset == leaderboard_protocol(scale).dataset:
+                    jobs.append(Job("leaderboard", dataset, method, scale, seed))
     return dependency_order(jobs)
 
 
@@ -224,6 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(ZOO_METHODS), choices=ZOO_METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--evaluate", action="store_true", help="also one IFIA evaluation job per model")
+    parser.add_argument("--leaderboard", action="store_true",
+                        help="also one leaderboard evaluation job per model (on the leaderboard's data set)")
     parser.add_argument("--executor", choices=EXECUTORS, default="local")
     parser.add_argument("--list", action="store_true", help="print the jobs in dependency order and stop")
     parser.add_argument("--workers", type=int, default=2, help="local jobs at once (each gets cores/workers threads)")
@@ -233,7 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--gpus", type=int, default=0, help="GPUs per SLURM job")
     parser.add_argument("--timeout-min", type=int, default=24 * 60, help="time limit per job (minutes)")
     args = parser.parse_args(argv)
-    jobs = zoo_jobs(args.scale, args.datasets, args.methods, args.seeds, args.evaluate)
+    jobs = zoo_jobs(args.scale, args.datasets, args.methods, args.seeds, args.evaluate, args.leaderboard)
     if args.list:
         print("\n".join(job.name for job in jobs))
         return 0

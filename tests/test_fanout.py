@@ -96,3 +96,23 @@ def test_seeds_are_checked_not_silently_dropped():
         zoo_jobs("cpu", ["fashion_mnist"], ["natural"], seeds=[-1])
     with pytest.raises(ValueError, match="seeds"):
         zoo_jobs("cpu", ["fashion_mnist"], ["natural"], seeds=[])
+
+
+def test_leaderboard_jobs_evaluate_on_the_chapters_protocol(monkeypatch):
+    """A leaderboard job scores its model on exactly the protocol the chapter resolves (so the chapter's
+    L.evaluate finds the cached row), after the model job; other data sets get no leaderboard job."""
+    import rattrlib.fanout as F
+    from rattrlib.chapters.leaderboard import LeaderboardSettings
+
+    jobs = zoo_jobs("cpu", ["fashion_mnist", "mnist10k"], ["natural", "pgd_at"], seeds=[0, 1], leaderboard=True)
+    names = [j.name for j in jobs]
+    board = [j for j in jobs if j.kind == "leaderboard"]
+    assert {(j.dataset, j.method, j.seed) for j in board} == {("fashion_mnist", m, s) for m in ("natural", "pgd_at")
+                                                               for s in (0, 1)}
+    for j in board:
+        assert names.index(j.name.replace("leaderboard:", "model:")) < names.index(j.name)
+    calls = []
+    monkeypatch.setattr(F, "get_model", lambda *a, **k: (torch.nn.Linear(1, 1), []))
+    monkeypatch.setattr(F.leaderboard, "evaluate", lambda model, **kw: calls.append(kw))
+    Job("leaderboard", "fashion_mnist", "pgd_at", "smoke", 1)(threads=1)
+    assert calls == [{"protocol": LeaderboardSettings.resolve("smoke").protocol, "name": "PGD-AT", "seed": 1}]

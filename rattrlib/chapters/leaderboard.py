@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text on stderr: a widget bar would make Jupyter Book load require.js from a CDN
 
 from rattrlib import leaderboard as L
 from rattrlib.chapters._common import display_scale, images_seen
@@ -137,17 +137,21 @@ def evaluate(settings: LeaderboardSettings, progress: bool = True) -> Leaderboar
     dataset, per_seed, budgets = protocol.dataset, {}, []
     natural, _ = get_model(dataset, "natural", settings.scale, seed=settings.seeds[0], device=settings.device,
                            progress=progress)
-    for method in tqdm(settings.methods, desc="leaderboard methods", disable=not progress):
+    bar = tqdm(total=len(settings.methods) * len(settings.seeds), desc="models scored", disable=not progress)
+    for method in settings.methods:
         cost = measure_cost(settings, method, natural, cache)
         rows, seconds = [], []
         for seed in settings.seeds:
+            bar.set_postfix_str(f"{NAMES[method]}, seed {seed}")
             model, logs = get_model(dataset, method, settings.scale, seed=seed, device=settings.device,
-                                    progress=progress)
+                                    progress=False)
             seconds.append(_training_seconds(logs))
             rows.append(L.evaluate(model, protocol=protocol, name=NAMES[method], seed=seed, device=settings.device,
-                                   training_cost=cost["cpu_seconds_per_epoch"], progress=progress))
+                                   training_cost=cost["cpu_seconds_per_epoch"], progress=False))
+            bar.update()
         per_seed[method] = rows
         budgets.append(_budget_row(settings, method, seconds, cost))
+    bar.close()
     merged = [L.merge(rows) for rows in per_seed.values()]
     files = L.write(merged, output_stem(settings.scale))
     return LeaderboardResult(settings, merged, per_seed, pd.DataFrame(budgets).set_index("method"), files)

@@ -121,6 +121,15 @@ def use_output(folder: Path) -> None:
     BOOK, EXECUTED = folder, folder / "chapters"
 
 
+def drop_widget_state(notebook: Path) -> None:
+    """Remove the widget state nbclient saved in ``notebook``'s metadata: Jupyter Book would load the widget
+    JavaScript for it from a CDN, and the book shows no live widget (the explorer page is precomputed). Executing
+    with ``store_widget_state=False`` instead breaks nbclient's Output-widget handling (a KeyError)."""
+    data = json.loads(notebook.read_text())
+    if data.get("metadata", {}).pop("widgets", None) is not None:
+        notebook.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
 def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     """Run ``notebook`` with papermill into book/chapters/ unless its stamp is current; return what was done.
 
@@ -135,10 +144,8 @@ def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, cwd=str(NOTEBOOKS),
-                                   progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager,
-                                   # a widget's saved state makes Jupyter Book load the widget JavaScript from a
-                                   # CDN; the book shows no live widget (the explorer page is precomputed)
-                                   store_widget_state=False)
+                                   progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager)
+        drop_widget_state(tmp)
     except BaseException:  # an error or Ctrl-C: no partial execution is left behind
         tmp.unlink(missing_ok=True)
         raise

@@ -166,3 +166,23 @@ def test_the_versions_section_names_python_packages_commit_and_lock(book, tmp_pa
             in text)
     lock.write_text(f"torch=={torch}\n")
     assert "All 1 packages of `requirements.lock` were installed at their locked" in build.versions_markdown("cpu")
+
+
+def test_a_chapter_that_makes_widgets_keeps_its_outputs_but_no_widget_state(book, monkeypatch):
+    """ipywidgets inside a chapter (an Output widget, as IFIAExplorer holds): the execution succeeds, its output
+    stays, and the saved widget state — which would make Jupyter Book fetch the widget JavaScript from a CDN — is
+    gone from the executed notebook."""
+    pytest.importorskip("ipywidgets")
+    executed, _ = book
+    notebooks = executed.parent.parent / "notebooks"
+    code = "import ipywidgets as w\nout = w.Output()\nslider = w.IntSlider(3)\nwith out:\n    print('inside')\nprint(slider.value)"
+    widget = write_notebook(notebooks / "widgets.ipynb", "Widgets", code)
+    executed.mkdir(parents=True, exist_ok=True)
+    build.execute_chapter(widget, {"scale": "smoke"}, force=True)
+    data = json.loads((executed / "widgets.ipynb").read_text())
+    assert "widgets" not in data["metadata"]
+    assert "3" in "".join("".join(o.get("text", "")) for o in data["cells"][-1]["outputs"])
+    # without the clean-up nbclient would have saved the state: the check above is not vacuous
+    monkeypatch.setattr(build, "drop_widget_state", lambda notebook: None)
+    build.execute_chapter(widget, {"scale": "smoke"}, force=True)
+    assert "widgets" in json.loads((executed / "widgets.ipynb").read_text())["metadata"]

@@ -75,7 +75,8 @@ class ExplorerSettings(ChapterSettings):
     _COMMON = {"seeds": (0,), "dataset": "fashion_mnist", "models": tuple(MODELS), "eps_grid": _EPS,
                "betas": (1.0, 3.0, 10.0, 50.0), "ig_steps": None, "k": None}
     PRESETS = {
-        "smoke": {**_COMMON, "n_images": 2, "attack_steps": 2},
+        # smoke: three models (the grid and page code paths; the cpu page shows all seven)
+        "smoke": {**_COMMON, "models": ("natural", "pgd_at", "art"), "n_images": 2, "attack_steps": 2},
         "cpu": {**_COMMON, "n_images": 3, "attack_steps": 30},
         "paper": {**_COMMON, "n_images": 4, "betas": (1.0, 3.0, 10.0, 30.0, 50.0, 100.0), "attack_steps": 100},
     }

@@ -471,7 +471,9 @@ def claims_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
                                         _interval_text(c.metric, v.net_difference, v.net_ci_low, v.net_ci_high)),
             "verdict net of random": v.net_verdict or "–",
         })
-    return pd.DataFrame(rows).set_index("claim") if rows else pd.DataFrame(columns=["claim"]).set_index("claim")
+    if not rows:  # an empty table would render as a bare header
+        rows = [{"claim": "(none)", "verdict": "no claim of this part was judged with these settings"}]
+    return pd.DataFrame(rows).set_index("claim")
 
 
 def not_judged(claims: Sequence[Claim], verdicts: Sequence[Verdict]) -> list:

@@ -14,31 +14,37 @@ from pathlib import Path
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: playwright's own browser download is not reachable
 
 
+def open_offline(browser, path, width: int = 1100, height: int = 1000):
+    """A new page of ``browser`` (a playwright chromium) showing the local file ``path`` with every non-``file:``
+    request aborted (no network); returns ``(page, problems)``, problems being the console errors, page errors
+    and blocked requests seen so far."""
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": width, "height": height})
+
+    def route(r):
+        if r.request.url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            problems.append(f"blocked request: {r.request.url}")
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(Path(path).resolve().as_uri())
+    return page, problems
+
+
 @contextlib.contextmanager
 def offline_page(path, width: int = 1100, height: int = 1000):
-    """A playwright chromium page showing the local file ``path`` with every non-``file:`` request aborted (no
-    network); yields ``(page, problems)``, problems being the console errors, page errors and blocked
-    requests seen so far."""
+    """:func:`open_offline` in a chromium of its own (for a test that has no browser yet); yields
+    ``(page, problems)``."""
     from playwright.sync_api import sync_playwright
 
-    problems: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-
-            def route(r):
-                if r.request.url.startswith(("file:", "data:", "blob:")):
-                    r.continue_()
-                else:
-                    problems.append(f"blocked request: {r.request.url}")
-                    r.abort()
-
-            page.route("**/*", route)
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(Path(path).resolve().as_uri())
-            yield page, problems
+            yield open_offline(browser, path, width, height)
         finally:
             browser.close()
 
@@ -104,4 +110,4 @@ def check_static_explorer(page, div: str = "ifia-explorer", timeout_ms: int = 30
     return states
 
 
-__all__ = ["CHROMIUM", "check_static_explorer", "offline_page"]
+__all__ = ["CHROMIUM", "check_static_explorer", "offline_page", "open_offline"]

@@ -195,19 +195,20 @@ def test_equations_are_there_to_check(context, book_url):
     assert page.locator("mjx-container").count() > 0  # the check above is not vacuous: equations were typeset
 
 
-def test_the_explorer_page_works_offline_without_a_kernel(book_url):
+def test_the_explorer_page_works_offline_without_a_kernel(browser, book_url):
     """The rendered explorer chapter, opened from disk with every non-local request aborted: moving the ε and β
     sliders, the model menu and the image buttons redraws the maps and changes the metrics in the title
     (tests/explorer_browser.py)."""
-    from explorer_browser import check_static_explorer, offline_page
+    from explorer_browser import check_static_explorer, open_offline
 
     path = HTML / "chapters" / "08_explorer.html"
     if not path.exists():
         absent(f"the rendered explorer page ({path}) is absent")
-    with offline_page(path) as (page, problems):
-        states = check_static_explorer(page)
-        assert len({s["cell"] for s in states}) == len(states) >= 5   # every control moved to a new cell
-        assert not problems, "\n".join(problems)
+    page, problems = open_offline(browser, path)
+    states = check_static_explorer(page)
+    assert len({s["cell"] for s in states}) == len(states) >= 5   # every control moved to a new cell
+    assert not problems, "\n".join(problems)
+    page.close()
 
 
 BREAKAGES = {

@@ -20,7 +20,8 @@ What :func:`evaluate` measures, per model and evaluation seed (:class:`Leaderboa
 - the **log-AUC** (SSR, Wang et al. 2020, Fig. 2a; :func:`rattrlib.metrics.log_auc`) of the per-image
   worst-case top-k ∩ over ε × ``eps_multipliers`` (¼, ½, 1, 2; α scaled with ε), for ``auc_attributions``;
 - GALI's **AA top-k** and **AA Kendall** (eq. 10, 11) at ε against the object itself (the garment: channel-mean
-  intensity > :data:`OBJECT_THRESHOLD`, GALI Table 5's reference), worst case over the ensemble as above;
+  intensity > ``object_threshold``, GALI Table 5's reference), worst case over the ensemble as above — only on
+  data whose objects lie on a black background (:data:`BLACK_BACKGROUND`; not CIFAR-10);
 - the **image–gradient alignment** cos(x, ∇ₓf_y(x)) of ART Fig. 6 (Etmann et al. 2019) on the ``ifia.n_eval``
   images, true label;
 - the stability metrics of the XAI-evaluation community on saliency maps of the true label (Quantus'
@@ -67,7 +68,7 @@ from rattrlib.attacks import (PGD, Manipulate, RandomSignNoise, adversarial_corr
                               evaluate_attributional_robustness)
 from rattrlib.attributions import ATTRIBUTIONS, Saliency
 from rattrlib.claims import METRICS, Measurements, contrast_interval, format_value, metric_label
-from rattrlib.config import SCALES, check_choice, check_int, check_positive, check_real, resolve_device
+from rattrlib.config import SCALES, check_choice, check_int, check_positive, check_range, check_real, resolve_device
 from rattrlib.data import DATASETS, ImageDataset, load_dataset
 from rattrlib.evaluation import IFIAProtocol, gradient_alignment, ifia_protocol, make_ifia, report_measurements
 from rattrlib.metrics import (aa_kendall, aa_topk, avg_sensitivity, local_lipschitz_estimate, log_auc, max_sensitivity,
@@ -97,10 +98,12 @@ SHORT = {"saliency": "saliency", "integrated_gradients": "IG", "smoothgrad": "Sm
          "input_x_gradient": "x⊙∇", "uniform_gradient": "UniformGrad", "gradient_shap": "GradSHAP"}
 #: the two similarity metrics of the ensemble (:data:`rattrlib.metrics.METRICS` names)
 SIMILARITIES = ("topk_intersection", "kendall_tau")
-#: GALI's attribution-aware versions (eq. 10, 11) against the object mask (:data:`OBJECT_THRESHOLD`)
+#: GALI's attribution-aware versions (eq. 10, 11) against the object mask (``object_threshold``)
 AWARE = ("aa_topk", "aa_kendall")
 #: the object of a Fashion-MNIST / MNIST image: channel-mean intensity above this (GALI Table 5's reference)
 OBJECT_THRESHOLD = 0.1
+#: data sets whose objects lie on a black background, so that a threshold segments them (the object-aware columns)
+BLACK_BACKGROUND = ("fashion_mnist", "mnist10k", "mnist")
 #: the stability metrics of the XAI-evaluation community, on saliency maps (lower is better)
 STABILITY = ("max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate", "relative_input_stability")
 #: AutoAttack's targeted DLR loss (APGD-T) reads the 3rd and 4th largest logits
@@ -157,6 +160,8 @@ class LeaderboardProtocol:
         pgd_steps, pgd_alpha: the PGD column (random start, ℓ∞ ε = ``ifia.eps``).
         smoothgrad_samples, smoothgrad_sigma: SmoothGrad's draws and absolute σ (Smilkov et al. 2017).
         sensitivity_radius: r of Max-/Avg-Sensitivity (None: ε); ``sensitivity_samples``: draws per image.
+        object_threshold: the object of an image is where its channel mean exceeds this (the AA columns); None:
+            no object-aware columns (:func:`protocol` sets None for data outside :data:`BLACK_BACKGROUND`).
         seeds: the seeds of the leaderboard (each method is trained and evaluated once per seed).
     """
 
@@ -174,6 +179,7 @@ class LeaderboardProtocol:
     smoothgrad_sigma: float = 0.15
     sensitivity_radius: Optional[float] = None
     sensitivity_samples: int = 50
+    object_threshold: Optional[float] = OBJECT_THRESHOLD
     seeds: tuple = (0, 1, 2)
 
     def __post_init__(self):
@@ -206,6 +212,8 @@ class LeaderboardProtocol:
             raise ValueError(f"smoothgrad_sigma={self.smoothgrad_sigma!r} must be >= 0")
         if self.sensitivity_radius is not None:
             check_positive("sensitivity_radius", self.sensitivity_radius)
+        if self.object_threshold is not None:
+            check_range("object_threshold", check_real("object_threshold", self.object_threshold), 0, 1)
 
     @property
     def eps(self) -> float:
@@ -270,6 +278,8 @@ def protocol(scale: str = "cpu", **overrides) -> LeaderboardProtocol:
     ifia = ifia_protocol(settings["dataset"], scale, **{"precision": "fp32",
                                                        **{k: v for k, v in given.items() if k in ifia_fields}})
     settings.setdefault("pgd_alpha", eval_pgd(settings["dataset"])["alpha"])
+    if settings["dataset"] not in BLACK_BACKGROUND:
+        settings.setdefault("object_threshold", None)
     return LeaderboardProtocol(ifia=ifia, **settings)
 
 
@@ -294,7 +304,9 @@ class Column:
 
 def columns(protocol: LeaderboardProtocol) -> list:
     """The columns of ``protocol``, in table order: accuracies; per attribution worst-case top-k ∩ and Kendall τ,
-    the random baseline's, the log-AUC of worst-case top-k ∩; Max-/Avg-Sensitivity of saliency."""
+    the random baseline's, worst-case AA top-k and AA Kendall (with an ``object_threshold``), the log-AUC of
+    worst-case top-k ∩ (``auc_attributions``); the image–gradient alignment; Max-/Avg-Sensitivity, LLE and RIS of
+    saliency."""
     out = [Column("clean accuracy", "clean", "accuracy", True),
            Column("AutoAttack accuracy", "autoattack", "accuracy", True),
            Column(f"PGD-{protocol.pgd_steps} accuracy", "pgd", "accuracy", True)]
@@ -303,9 +315,10 @@ def columns(protocol: LeaderboardProtocol) -> list:
         out += [Column(f"worst top-k ∩ · {short}", condition(WORST, attribution), "topk_intersection", True),
                 Column(f"worst Kendall τ · {short}", condition(WORST, attribution), "kendall_tau", True),
                 Column(f"random top-k ∩ · {short}", condition(BASELINE, attribution), "topk_intersection", True),
-                Column(f"random Kendall τ · {short}", condition(BASELINE, attribution), "kendall_tau", True),
-                Column(f"worst AA top-k · {short}", condition(WORST, attribution), "aa_topk", True),
-                Column(f"worst AA Kendall · {short}", condition(WORST, attribution), "aa_kendall", True)]
+                Column(f"random Kendall τ · {short}", condition(BASELINE, attribution), "kendall_tau", True)]
+        if protocol.object_threshold is not None:
+            out += [Column(f"worst AA top-k · {short}", condition(WORST, attribution), "aa_topk", True),
+                    Column(f"worst AA Kendall · {short}", condition(WORST, attribution), "aa_kendall", True)]
         if attribution in protocol.auc_attributions:
             out.append(Column(f"log-AUC worst top-k ∩ · {short}", condition(WORST, attribution), "log_auc", True))
     out.append(Column(metric_label("alignment"), "clean", "alignment", True))
@@ -426,19 +439,20 @@ def _build_attack(model: nn.Module, protocol: LeaderboardProtocol, attack: str, 
     return make_ifia(model, ifia, attribution, kwargs, objective=attack.removeprefix("ifia_"))
 
 
-def _object_aware(report, data: ImageDataset) -> dict:
+def _object_aware(report, data: ImageDataset, threshold: float) -> dict:
     """GALI's AA top-k and AA Kendall (eq. 10, 11) of one attack's run against the object mask of each attacked
-    image (channel mean > :data:`OBJECT_THRESHOLD`), per image of ``data`` (NaN where not attacked)."""
+    image (channel mean > ``threshold``), per image of ``data`` (NaN where not attacked: all of them when the
+    model misclassified every image)."""
     attacked = np.flatnonzero(report.per_image["correct"].to_numpy(dtype=bool))
+    out = {metric: np.full(len(data), np.nan) for metric in AWARE}
+    if report.result is None or not attacked.size:
+        return out
     result = report.result
-    mask = data.images[attacked].mean(dim=1) > OBJECT_THRESHOLD
+    mask = data.images[attacked].mean(dim=1) > threshold
     values = {"aa_topk": aa_topk(mask, result.clean_map, result.adv_map, result.k),
               "aa_kendall": aa_kendall(mask, result.clean_map, result.adv_map)}
-    out = {}
     for metric, value in values.items():
-        full = np.full(len(data), np.nan)
-        full[attacked] = value.double().numpy()
-        out[metric] = full
+        out[metric][attacked] = value.double().numpy()
     return out
 
 
@@ -447,7 +461,8 @@ def _ensemble(model: nn.Module, data: ImageDataset, protocol: LeaderboardProtoco
     """Run the ensemble at ``multiplier``·ε; add each attack's per-image top-k ∩ and Kendall τ (and at ε their
     object-aware versions) and their worst case (minimum over the attacks, NaN-skipping) to ``measurements``.
     Returns the worst case per metric."""
-    metrics = SIMILARITIES + (AWARE if multiplier == 1.0 else ())
+    aware = multiplier == 1.0 and protocol.object_threshold is not None
+    metrics = SIMILARITIES + (AWARE if aware else ())
     per_attack = {metric: [] for metric in metrics}
     for attack in protocol.attacks:
         under = condition(attack, attribution, multiplier)
@@ -459,11 +474,11 @@ def _ensemble(model: nn.Module, data: ImageDataset, protocol: LeaderboardProtoco
             model, data.images, data.labels, None, _build_attack(model, protocol, attack, attribution, multiplier,
                                                                  seed),
             k=protocol.ifia.k, batch_size=BATCH, progress=progress, seed=seed, name=under,
-            keep_result=multiplier == 1.0)
+            keep_result=aware)
         report_measurements(report, measurements, "", under, seed, metrics=SIMILARITIES)
         values = {metric: report.per_image[metric].to_numpy(dtype=float) for metric in SIMILARITIES}
-        if multiplier == 1.0:
-            values.update(_object_aware(report, data))
+        if aware:
+            values.update(_object_aware(report, data, protocol.object_threshold))
             for metric in AWARE:
                 measurements.add("", under, metric, seed, values[metric])
         for metric in metrics:
@@ -641,8 +656,9 @@ def evaluate(model: nn.Module, *, scale: str = "cpu", protocol: Optional[Leaderb
     model = _check_model(model, protocol, device)
     fingerprint = model_fingerprint(model)
     # the code that computes a row is fingerprinted by the cache itself (results.CODE["leaderboard"])
-    key = {"model": fingerprint, "protocol": protocol, "version": LEADERBOARD_VERSION,
-           "torchattacks": torchattacks.__version__}
+    # the protocol without its list of seeds: one seed's evaluation does not depend on which others are run
+    key = {"model": fingerprint, "protocol": dataclasses.replace(protocol, seeds=(seed,)),
+           "version": LEADERBOARD_VERSION, "torchattacks": torchattacks.__version__}
     value = (cache or ResultsCache()).get_or_compute(
         "leaderboard", key, lambda: _measure(model, protocol, seed, progress), seed=seed, dataset=protocol.dataset,
         validate=_check_cached)

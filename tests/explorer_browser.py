@@ -9,9 +9,11 @@ written by a test or the rendered book's explorer chapter. Not a test module its
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: playwright's own browser download is not reachable
+#: Debian's chromium (playwright's own browser download is not reachable); RATTR_CHROMIUM overrides it
+CHROMIUM = os.environ.get("RATTR_CHROMIUM", "/usr/bin/chromium")
 
 
 def open_offline(browser, path, width: int = 1100, height: int = 1000):

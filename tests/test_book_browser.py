@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import re
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,7 @@ import yaml
 
 from smoke_book import ROOT, SMOKE_BOOK, absent
 
-CHROMIUM = os.environ.get("RATTR_CHROMIUM", "/usr/bin/chromium")
+from explorer_browser import CHROMIUM  # noqa: E402 - one place names the browser
 HTML = SMOKE_BOOK / "_build" / "html"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 

@@ -96,3 +96,33 @@ def test_pareto_front_joins_the_undominated_methods(fake_result):
     assert np.allclose(front.get_xdata(), [70, 80, 90]) and np.allclose(front.get_ydata(), [60.5, 60, 30])
     colours = ax.collections[-1].get_facecolors()
     assert colours.shape[0] == 4 and colours[3][0] > colours[0][0]   # D highlighted in red
+
+
+def test_display_table_states_the_images_behind_its_first_column(fake_result):
+    table = board.display_table(fake_result, "attributional robustness")
+    column = [c for c in table.columns if c.startswith("images × seeds")]
+    assert column == [f"images × seeds ({table.columns[0]})"] and set(table[column[0]]) == {"10 × 3"}
+
+
+def test_protocol_note_states_the_interval_of_the_seeds_given():
+    three = board.protocol_note(board.LeaderboardSettings.resolve("cpu"))
+    one = board.protocol_note(board.LeaderboardSettings.resolve("cpu", seeds=[0]))
+    assert "Student's t over the 3 per-seed means" in three and "bootstrap" not in three
+    assert "bootstrap over the images of the one seed" in one and "Student" not in one
+    assert "Square queries (Croce & Hein: 100 and 5000" in three                   # the reduced AutoAttack is said
+    assert "(Croce & Hein" not in board.protocol_note(board.LeaderboardSettings.resolve("paper"))
+
+
+def test_budget_table_divides_the_timed_cost_by_the_natural_models():
+    budgets = pd.DataFrame({"method": ["Natural", "PGD-AT"], "CPU s / epoch (timed)": [10.0, 95.0],
+                            "training s (logged, mean over seeds)": [30.0, 100.0]}).set_index("method")
+    result = board.LeaderboardResult(board.LeaderboardSettings.resolve("smoke"), [], {}, budgets, ())
+    assert list(board.budget_table(result)["cost ÷ Natural"]) == [1.0, 9.5]
+    assert board._training_seconds([{"seconds": 1.5}, {"seconds": 2.0}]) == 3.5
+
+
+def test_an_empty_claims_table_says_so_in_a_row():
+    from rattrlib.claims import claims_table
+
+    table = claims_table([])
+    assert len(table) == 1 and "no claim" in table.iloc[0]["verdict"]

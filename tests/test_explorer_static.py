@@ -5,9 +5,10 @@ moving a slider changes the image and the metrics)."""
 
 import base64
 import re
-import shutil
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -193,10 +194,16 @@ def test_html_inlines_plotly_and_loads_nothing_from_the_network(grid):
     assert "MB" in size_note(grid, html)
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_sliders_change_the_image_and_the_metrics_offline_in_chromium(grid, tmp_path):
-    pytest.importorskip("playwright")
-    from explorer_browser import check_static_explorer, offline_page
+    from explorer_browser import CHROMIUM, check_static_explorer, offline_page
+    from smoke_book import absent
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        absent("playwright is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        absent(f"chromium is not at {CHROMIUM} (apt-get install chromium)")
 
     page_file = tmp_path / "explorer.html"
     page_file.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{explorer_html(grid)}"

@@ -2,6 +2,7 @@
 evaluation (every column, the worst case per image against each attack, AutoAttack against clean and PGD), rank
 intervals on hand-made rows, place, write/read, and the input-shape check before any compute."""
 
+import dataclasses
 import json
 import math
 
@@ -17,7 +18,7 @@ from rattrlib.data import DATASETS, DatasetInfo, ImageDataset
 from rattrlib.evaluation import IFIAProtocol, make_ifia
 from rattrlib.metrics import log_auc
 from rattrlib.attributions import Saliency
-from rattrlib.claims import METRICS
+from rattrlib.claims import METRICS, Measurements
 from rattrlib.results import ResultsCache
 
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
@@ -193,7 +194,7 @@ def test_object_aware_scores_are_the_goodness_times_the_similarity(tiny4):
     top_half = torch.zeros_like(images.images)
     top_half[:, :, :4] = 1.0
     halves = ImageDataset("tiny4", "test", top_half, images.labels, QUADRANTS)
-    direct = L._object_aware(alone, halves)["aa_topk"]
+    direct = L._object_aware(alone, halves, L.OBJECT_THRESHOLD)["aa_topk"]
     assert 0.2 < np.nanmean(goodness(halves)) < 0.99
     assert np.allclose(direct, goodness(halves) * alone.per_image["topk_intersection"].to_numpy(),
                        equal_nan=True)
@@ -205,6 +206,46 @@ def test_object_aware_scores_are_the_goodness_times_the_similarity(tiny4):
         assert np.allclose(aa, goodness * similarity, equal_nan=True), attack
         tau = m.side("", "tiny", under, "aa_kendall")[0].to_numpy()
         assert np.isfinite(tau[attacked]).all() and (np.abs(tau[attacked]) <= 1 + 1e-12).all()
+
+
+def test_a_model_wrong_on_every_image_gets_nan_attributional_columns_not_a_crash(tiny4):
+    """Nothing is attacked when every evaluated image is misclassified: the attributional and object-aware values
+    are NaN (no interval), the accuracies are still measured."""
+    wrong = nn.Sequential(nn.Flatten(), nn.Linear(64, 4), nn.ReLU())
+    with torch.no_grad():
+        wrong[1].weight.zero_()
+        wrong[1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 5.0]))       # always "bottom right"
+    images = tiny4_dataset("test")
+    protocol = tiny4_protocol(ifia=dataclasses.replace(tiny4["protocol"].ifia, n_eval=8))
+    subset = images.subset(8, seed=0)
+    keep = subset.labels != 3
+    assert keep.sum() >= 2
+    data = ImageDataset("tiny4", "test", subset.images[keep], subset.labels[keep], QUADRANTS)
+    m = Measurements()
+    L._ensemble(wrong, data, protocol, "saliency", 1.0, 0, 0, m, False)
+    for metric in (*L.SIMILARITIES, *L.AWARE):
+        assert np.isnan(m.side("", "", L.condition(L.WORST, "saliency"), metric)[0].to_numpy()).all(), metric
+
+
+def test_object_aware_columns_only_where_objects_lie_on_black(tiny4):
+    cifar = L.protocol("paper")
+    assert cifar.dataset == "cifar10" and cifar.object_threshold is None
+    assert not any(c.metric in L.AWARE for c in L.columns(cifar))
+    assert L.protocol("cpu").object_threshold == L.OBJECT_THRESHOLD
+    assert sum(c.metric in L.AWARE for c in L.columns(L.protocol("cpu"))) == 2 * len(L.LEADERBOARD_ATTRIBUTIONS)
+    with pytest.raises(ValueError, match="object_threshold"):
+        tiny4_protocol(object_threshold=1.5)
+
+
+def test_one_seeds_evaluation_is_cached_whatever_the_other_seeds(tiny4):
+    """The cache key holds the evaluated seed, not the protocol's list of seeds: scoring seed 0 under a protocol
+    that lists seeds 0, 1, 2 loads the row computed under seeds = (0,)."""
+    home = tiny4["home"] / "results" / "leaderboard"
+    before = sorted(home.glob("*.pt"))
+    row = L.evaluate(tiny4["model"], protocol=dataclasses.replace(tiny4["protocol"], seeds=(0, 1, 2)), name="again",
+                     device="cpu", cache=ResultsCache(tiny4["home"] / "results"))
+    assert sorted(home.glob("*.pt")) == before
+    assert np.allclose(row.summary["mean"].astype(float), tiny4["row"].summary["mean"].astype(float), equal_nan=True)
 
 
 def test_alignment_and_stability_columns(tiny4):

@@ -24,6 +24,11 @@ from rattrlib.train import TrainConfig
 PAPER_DATASET = {"fashion_mnist": "fashion_mnist", "mnist10k": "mnist", "mnist": "mnist"}
 #: RAR's / GALI's top-k of the IFIA attack and of the intersection, per dataset
 TOPK = {"fashion_mnist": 100, "mnist10k": 200, "mnist": 200}
+#: the display name of each zoo method wherever a page shows several (the leaderboard, the explorer); the papers'
+#: names, with the paper in brackets where the name alone is ambiguous
+METHOD_NAMES = {"natural": "Natural", "pgd_at": "PGD-AT", "trades": "TRADES", "sat": "SAT", "pgd_sat": "PGD-SAT",
+                "trades_sat": "TRADES-SAT", "art": "ART", "ssr": "SSR", "ig_norm": "IG-NORM (RAR)",
+                "ig_sum_norm": "IG-SUM-NORM (RAR)", "teacher_aligned": "AT-start + Regularizer (GALI)"}
 
 
 def display_scale(metric: str) -> float:
@@ -125,5 +130,5 @@ def declared_claims(claims: Sequence[Claim], datasets: Sequence[str]) -> tuple:
     return tuple(c for c in claims if c.dataset.split(" · ")[0] in wanted)
 
 
-__all__ = ["PAPER_DATASET", "TOPK", "budget_sentence", "column_label", "declared_claims", "display_scale",
+__all__ = ["METHOD_NAMES", "PAPER_DATASET", "TOPK", "budget_sentence", "column_label", "declared_claims", "display_scale",
            "images_seen", "indexed_summary", "mean_spread", "publish_verdicts", "verdicts_path"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from rattrlib.chapters._common import TOPK
+from rattrlib.chapters._common import METHOD_NAMES, TOPK
 from rattrlib.chapters.quickstart import DATASETS
 from rattrlib.config import resolve_device
 from rattrlib.data import ImageDataset, load_dataset
@@ -25,11 +25,10 @@ from rattrlib.zoo import get_model, zoo_config
 #: zoo method → the label the page shows: the Natural / PGD-AT / ART rows and one attributional method of each
 #: other chapter (RAR's IG-NORM, GALI's AT-start + regulariser, SSR, SAT). On Fashion-MNIST chapters 01–05 train
 #: all but SAT at their scale; SAT's is the zoo's (black-background weak saliency), as chapter 06 uses the scenes.
-MODELS = {"natural": "Natural", "pgd_at": "PGD-AT", "art": "ART (ch. 04)", "ig_norm": "IG-NORM (RAR, ch. 02)",
-          "teacher_aligned": "AT-start + reg. (GALI, ch. 03)", "ssr": "SSR (ch. 05)", "sat": "SAT (ch. 06)"}
+MODELS = {m: METHOD_NAMES[m] for m in ("natural", "pgd_at", "art", "ig_norm", "teacher_aligned", "ssr", "sat")}
 
 #: bump when the grid's computation changes, so cached grids are recomputed
-GRID_VERSION = 1
+GRID_VERSION = 2
 
 _EPS = (0.01, 0.02, 0.04, 0.06, 0.1, 0.15)  # Fashion-MNIST's threat ε is 0.1 (RAR/GALI); one step beyond it
 

@@ -4,7 +4,7 @@ Pareto view, and a reader's own model placed among them.
 
 >>> s = LeaderboardSettings.resolve("cpu")
 >>> result = evaluate(s)                        # trains or loads 11 methods × seeds, scores each (cached)
->>> display_table(result), leaders(result), budget_table(result)
+>>> display_table(result, "robust accuracy"), leaders(result), budget_table(result)
 >>> mine = score_model(my_model, s, name="my model")
 >>> leaderboard.place(mine, result.rows)
 
@@ -26,8 +26,9 @@ from torch import nn
 from tqdm import tqdm  # text on stderr: a widget bar would make Jupyter Book load require.js from a CDN
 
 from rattrlib import leaderboard as L
-from rattrlib.chapters._common import display_scale, images_seen
+from rattrlib.chapters._common import METHOD_NAMES as NAMES, display_scale, images_seen
 from rattrlib.config import rattr_home
+from rattrlib.explorer import explorer_alpha
 from rattrlib.results import ResultsCache
 from rattrlib.settings import ChapterSettings, choice, int_check, optional, real_check, sequence_of, setting
 from rattrlib.train import TrainConfig
@@ -36,10 +37,6 @@ from rattrlib.zoo import SAT_FAMILY, ZOO_METHODS, get_model, zoo_config
 
 CHAPTER = "07_leaderboard"
 
-#: display names of the zoo's methods (the leaderboard's row names)
-NAMES = {"natural": "Natural", "pgd_at": "PGD-AT", "trades": "TRADES", "sat": "SAT", "pgd_sat": "PGD-SAT",
-         "trades_sat": "TRADES-SAT", "art": "ART", "ssr": "SSR", "ig_norm": "IG-NORM (RAR)",
-         "ig_sum_norm": "IG-SUM-NORM (RAR)", "teacher_aligned": "teacher-aligned (GALI)"}
 #: the row the cost ratio is taken against
 REFERENCE = "Natural"
 #: the columns of the Pareto view and of the default placement
@@ -100,7 +97,7 @@ class LeaderboardSettings(ChapterSettings):
     def protocol(self) -> L.LeaderboardProtocol:
         """The leaderboard protocol of this scale with these settings."""
         eps = self.eps if self.eps is not None else L.protocol(self.scale).eps
-        alpha = self.alpha if self.alpha is not None else 2.5 * eps / self.attack_steps
+        alpha = self.alpha if self.alpha is not None else explorer_alpha(eps, self.attack_steps)
         return L.protocol(self.scale, eps=self.eps, alpha=alpha, n_clean=self.n_clean, n_pgd=self.n_pgd, n_eval=self.n_eval,
                           steps=self.attack_steps, ig_steps=self.ig_steps, autoattack_steps=self.autoattack_steps,
                           autoattack_queries=self.autoattack_queries, smoothgrad_samples=self.smoothgrad_samples,
@@ -201,7 +198,12 @@ def display_table(result: LeaderboardResult, group: str) -> pd.DataFrame:
     columns = [c.label for c in L.columns(result.settings.protocol) if c.metric in GROUPS[group]]
     table = L.table(result.rows, display=True, reference=REFERENCE)
     order = L.ranks(result.rows, columns[0]).index
-    return table.loc[order, columns + ["images × seeds"]]
+    table = table.loc[order, columns]
+    # the images behind each row's first column (clean accuracy: the whole test split; attributional columns: the
+    # correctly classified images attacked), per seed
+    first = {r.name: r.summary.loc[columns[0]] for r in result.rows}
+    table[f"images × seeds ({columns[0]})"] = [f"{first[m]['n_images']} × {first[m]['n_seeds']}" for m in order]
+    return table
 
 
 def leaders(result: LeaderboardResult) -> pd.DataFrame:
@@ -253,8 +255,10 @@ def protocol_note(settings: LeaderboardSettings) -> str:
             f"use 100–200 steps) on the correctly classified among {i.n_eval} stratified test images per seed; "
             f"log-AUC over ε × {list(p.eps_multipliers)} for {', '.join(p.auc_attributions) or 'none'}; stability "
             f"metrics with {p.sensitivity_samples} draws at r = {p.radius:g} (Quantus' default: 200 draws); seeds "
-            f"{', '.join(map(str, p.seeds))} (training and evaluation). Intervals: Student's t over the per-seed "
-            f"means (3 seeds: t₂ = 4.3, wide by design). The full protocol at this scale "
+            f"{', '.join(map(str, p.seeds))} (training and evaluation). Intervals: "
+            + (f"Student's t over the {len(p.seeds)} per-seed means (t with {len(p.seeds) - 1} degrees of freedom: "
+               f"wide by design). " if len(p.seeds) > 1 else "a bootstrap over the images of the one seed. ")
+            + f"The full protocol at this scale "
             f"(`rattrlib.leaderboard.protocol('{settings.scale}')`) uses {full.ifia.n_eval} images and "
             f"{full.ifia.steps} steps.")
 

@@ -10,7 +10,7 @@ images and one model of each chapter, shown by :mod:`rattrlib.static_explorer` a
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Callable, Optional
 
 from rattrlib.chapters._common import METHOD_NAMES, TOPK
 from rattrlib.chapters.quickstart import DATASETS
@@ -33,24 +33,20 @@ GRID_VERSION = 2
 _EPS = (0.01, 0.02, 0.04, 0.06, 0.1, 0.15)  # Fashion-MNIST's threat ε is 0.1 (RAR/GALI); one step beyond it
 
 
-def _eps_grid(name: str, value) -> tuple:
-    try:
-        values = check_eps_grid(value)
-    except ValueError as err:
-        raise ValueError(str(err).replace("eps", name, 1)) from None
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name}={value!r} repeats a value")
-    return values
+def _grid(check: Callable, word: str) -> Callable:
+    """A settings check from an explorer grid check (``check_eps_grid``, ``check_betas``): its error names the
+    parameter instead of ``word``, and a repeated value is refused."""
 
+    def run(name: str, value) -> tuple:
+        try:
+            values = check(value)
+        except ValueError as err:
+            raise ValueError(str(err).replace(word, name, 1)) from None
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name}={value!r} repeats a value")
+        return values
 
-def _betas(name: str, value) -> tuple:
-    try:
-        values = check_betas(value)
-    except ValueError as err:
-        raise ValueError(str(err).replace("betas", name, 1)) from None
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name}={value!r} repeats a value")
-    return values
+    return run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +57,8 @@ class ExplorerSettings(ChapterSettings):
     dataset: str = setting(choice(*DATASETS), "fashion_mnist (the chapters' data at cpu), mnist10k or mnist")
     models: tuple = setting(sequence_of(choice(*MODELS), distinct="model"), f"zoo methods shown: {list(MODELS)}")
     n_images: int = setting(int_check(1, 12), "test images (a class-stratified subset)")
-    eps_grid: tuple = setting(_eps_grid, "ℓ∞ budgets ε of the ε slider (on the [0, 1] scale)")
-    betas: tuple = setting(_betas, "softplus β of the attack's smooth surrogate (the β slider)")
+    eps_grid: tuple = setting(_grid(check_eps_grid, "eps"), "ℓ∞ budgets ε of the ε slider (on the [0, 1] scale)")
+    betas: tuple = setting(_grid(check_betas, "betas"), "softplus β of the attack's smooth surrogate (the β slider)")
     attack_steps: int = setting(int_check(1), "IFIA steps (α = 2.5·ε/steps)")
     ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points of the maps and the attack; None: the "
                                                               "scale's RAR/GALI protocol")

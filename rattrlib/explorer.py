@@ -247,14 +247,14 @@ def _check_grid(name: str, values, check) -> tuple:
     return tuple(float(check(f"{name}[{i}]", v)) for i, v in enumerate(values))
 
 
-def check_eps_grid(eps) -> tuple:
-    """ε values: a non-empty list, each in [0, 1] (ℓ∞ on the [0, 1] scale)."""
-    return _check_grid("eps", eps, lambda name, value: check_range(name, check_real(name, value), 0.0, 1.0))
+def check_eps_grid(eps, name: str = "eps") -> tuple:
+    """ε values: a non-empty list, each in [0, 1] (ℓ∞ on the [0, 1] scale); errors name ``name``."""
+    return _check_grid(name, eps, lambda entry, value: check_range(entry, check_real(entry, value), 0.0, 1.0))
 
 
-def check_betas(betas) -> tuple:
-    """softplus β values: a non-empty list, each > 0."""
-    return _check_grid("betas", betas, check_positive)
+def check_betas(betas, name: str = "betas") -> tuple:
+    """softplus β values: a non-empty list, each > 0; errors name ``name``."""
+    return _check_grid(name, betas, check_positive)
 
 
 def ifia_grid(models: Mapping[str, nn.Module], images: Tensor, labels: Optional[Tensor] = None, *, eps,

@@ -33,15 +33,12 @@ GRID_VERSION = 2
 _EPS = (0.01, 0.02, 0.04, 0.06, 0.1, 0.15)  # Fashion-MNIST's threat ε is 0.1 (RAR/GALI); one step beyond it
 
 
-def _grid(check: Callable, word: str) -> Callable:
-    """A settings check from an explorer grid check (``check_eps_grid``, ``check_betas``): its error names the
-    parameter instead of ``word``, and a repeated value is refused."""
+def _distinct_grid(check: Callable) -> Callable:
+    """A settings check from an explorer grid check (``check_eps_grid``, ``check_betas``) that also refuses a
+    repeated value."""
 
     def run(name: str, value) -> tuple:
-        try:
-            values = check(value)
-        except ValueError as err:
-            raise ValueError(str(err).replace(word, name, 1)) from None
+        values = check(value, name)
         if len(set(values)) != len(values):
             raise ValueError(f"{name}={value!r} repeats a value")
         return values
@@ -57,8 +54,8 @@ class ExplorerSettings(ChapterSettings):
     dataset: str = setting(choice(*DATASETS), "fashion_mnist (the chapters' data at cpu), mnist10k or mnist")
     models: tuple = setting(sequence_of(choice(*MODELS), distinct="model"), f"zoo methods shown: {list(MODELS)}")
     n_images: int = setting(int_check(1, 12), "test images (a class-stratified subset)")
-    eps_grid: tuple = setting(_grid(check_eps_grid, "eps"), "ℓ∞ budgets ε of the ε slider (on the [0, 1] scale)")
-    betas: tuple = setting(_grid(check_betas, "betas"), "softplus β of the attack's smooth surrogate (the β slider)")
+    eps_grid: tuple = setting(_distinct_grid(check_eps_grid), "ℓ∞ budgets ε of the ε slider (on the [0, 1] scale)")
+    betas: tuple = setting(_distinct_grid(check_betas), "softplus β of the attack's smooth surrogate (the β slider)")
     attack_steps: int = setting(int_check(1), "IFIA steps (α = 2.5·ε/steps)")
     ig_steps: Optional[int] = setting(optional(int_check(1)), "IG points of the maps and the attack; None: the "
                                                               "scale's RAR/GALI protocol")

@@ -16,23 +16,29 @@ from pathlib import Path
 CHROMIUM = os.environ.get("RATTR_CHROMIUM", "/usr/bin/chromium")
 
 
-def open_offline(browser, path, width: int = 1100, height: int = 1000):
-    """A new page of ``browser`` (a playwright chromium) showing the local file ``path`` with every non-``file:``
-    request aborted (no network); returns ``(page, problems)``, problems being the console errors, page errors
-    and blocked requests seen so far."""
+def watch_offline(page, allowed: tuple) -> list[str]:
+    """Abort every request of ``page`` whose URL does not start with one of ``allowed`` (no network) and return
+    the list that collects, from then on, those requests, the console errors and the page errors."""
     problems: list[str] = []
-    page = browser.new_page(viewport={"width": width, "height": height})
 
     def route(r):
-        if r.request.url.startswith(("file:", "data:", "blob:")):
+        if r.request.url.startswith(allowed):
             r.continue_()
         else:
-            problems.append(f"blocked request: {r.request.url}")
+            problems.append(f"request off the machine: {r.request.url}")
             r.abort()
 
     page.route("**/*", route)
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    return problems
+
+
+def open_offline(browser, path, width: int = 1100, height: int = 1000):
+    """A new page of ``browser`` (a playwright chromium) showing the local file ``path`` with every non-``file:``
+    request aborted (:func:`watch_offline`); returns ``(page, problems)``."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    problems = watch_offline(page, ("file:", "data:", "blob:"))
     page.goto(Path(path).resolve().as_uri())
     return page, problems
 
@@ -112,4 +118,4 @@ def check_static_explorer(page, div: str = "ifia-explorer", timeout_ms: int = 30
     return states
 
 
-__all__ = ["CHROMIUM", "check_static_explorer", "offline_page", "open_offline"]
+__all__ = ["CHROMIUM", "check_static_explorer", "offline_page", "open_offline", "watch_offline"]

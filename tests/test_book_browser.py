@@ -23,7 +23,7 @@ import yaml
 
 from smoke_book import ROOT, SMOKE_BOOK, absent
 
-from explorer_browser import CHROMIUM  # noqa: E402 - one place names the browser
+from explorer_browser import CHROMIUM, watch_offline  # noqa: E402 - one place names the browser
 HTML = SMOKE_BOOK / "_build" / "html"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 
@@ -99,19 +99,8 @@ def check_page(context, url: str, screenshot: Path | None = None, seen: dict | N
     fine). ``seen`` caches link targets (URL without anchor -> status and HTML) across pages."""
     origin = re.match(r"https?://[^/]+", url)[0]
     seen = {} if seen is None else seen
-    problems: list[str] = []
     page = context.new_page()
-
-    def route(r):
-        if r.request.url.startswith((origin, "data:", "blob:")):
-            r.continue_()
-        else:
-            problems.append(f"request off the machine: {r.request.url}")
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    problems = watch_offline(page, (origin, "data:", "blob:"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})")
             if r.url.startswith(origin) else None)

@@ -34,9 +34,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import papermill
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
+from rattrlib.run import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -49,15 +47,6 @@ LOCKS = (ROOT / "requirements.lock", ROOT / "requirements-no-deps.lock")  # the 
 VERSIONED = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "scikit-image", "scikit-learn",
              "torchattacks", "captum", "quantus", "plotly", "papermill", "ipykernel", "jupyter-book", "sphinx",
              "myst-nb", "sphinxcontrib-bibtex")
-
-
-class IPCKernelManager(AsyncKernelManager):
-    """Kernels on local IPC sockets instead of TCP: nothing leaves the machine, and ipykernel no longer warns
-    that it "is running over TCP without encryption" at every chapter."""
-
-    @default("transport")
-    def _default_transport(self):
-        return "ipc"
 
 
 def source_digest(notebook: Path, parameters: dict) -> str:
@@ -143,8 +132,7 @@ def execute_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     tmp = output.with_suffix(".running.ipynb")
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, cwd=str(NOTEBOOKS),
-                                   progress_bar=False, log_output=False, kernel_manager_class=IPCKernelManager)
+        execute(notebook, parameters, tmp)
         drop_widget_state(tmp)
     except BaseException:  # an error or Ctrl-C: no partial execution is left behind
         tmp.unlink(missing_ok=True)

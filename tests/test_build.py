@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 
 BUILD = Path(__file__).resolve().parents[1] / "book" / "build.py"
@@ -115,7 +116,7 @@ def test_an_interrupted_chapter_leaves_no_running_notebook(book, monkeypatch):
         Path(output).write_text("{}")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build.papermill, "execute_notebook", interrupted)
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build.execute_chapter(build.NOTEBOOKS / "good.ipynb", {"scale": "cpu", "device": "auto"}, force=True)
     assert not list(executed.glob("*.running.ipynb"))
@@ -129,7 +130,7 @@ def test_a_failure_outside_a_cell_still_gets_a_page(book, monkeypatch):
     def dead_kernel(*args, **kwargs):
         raise RuntimeError("Kernel died before replying to kernel_info")
 
-    monkeypatch.setattr(build.papermill, "execute_notebook", dead_kernel)
+    monkeypatch.setattr(papermill, "execute_notebook", dead_kernel)
     result = build.attempt_chapter(build.NOTEBOOKS / "good.ipynb", {"scale": "paper", "device": "cuda"}, True)
     assert result == "FAILED (RuntimeError: Kernel died before replying to kernel_info)"
     text = nbformat.read(executed / "good.ipynb", as_version=4).cells[0].source

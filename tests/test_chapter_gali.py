@@ -11,7 +11,8 @@ import torch
 from rattrlib.chapters import gali
 from rattrlib.chapters._common import indexed_summary, mean_spread
 from rattrlib.claims import RANDOM, Measurements, judge_all
-from rattrlib.metrics import aa_kendall, aa_topk
+from rattrlib.metrics import aa_kendall, aa_topk, topk_intersection
+from scipy.stats import kendalltau, spearmanr
 
 
 @pytest.mark.parametrize("params, message", [
@@ -121,9 +122,13 @@ def test_aa_values_are_the_metrics_per_attacked_image():
     assert list(images) == [0, 2, 3]
     np.testing.assert_allclose(values, aa_topk(ref, clean, adv, 5).numpy())
     np.testing.assert_allclose(out["aa_kendall"][0], aa_kendall(ref, clean, adv).numpy())
-    # the goodness factor: the unattacked AA top-k, i.e. top-k(R) ∩ top-k(A)
-    from rattrlib.metrics import topk_intersection
-    np.testing.assert_allclose(out["goodness"][0], topk_intersection(ref, clean, 5).numpy())
+    # the goodness factors: the unattacked AA values, i.e. top-k(R) ∩ top-k(A), τ(R, A), ρ(R, A)
+    good = gali.aa_values(report, ref, goodness=True)
+    np.testing.assert_allclose(good["aa_topk"][0], topk_intersection(ref, clean, 5).numpy())
+    np.testing.assert_allclose(good["aa_kendall"][0], [kendalltau(r.ravel(), c.ravel()).statistic
+                                                       for r, c in zip(ref, clean)], atol=1e-6)
+    np.testing.assert_allclose(good["aa_spearman"][0], [spearmanr(r.ravel(), c.ravel()).statistic
+                                                        for r, c in zip(ref, clean)], atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         gali.aa_values(report, ref[:2])
 
@@ -140,8 +145,8 @@ def test_measure_aa_adds_attack_random_and_goodness_rows_that_the_claims_engine_
                                 "random": _Report([True] * 6, clean, noisy, 5)})()
             gali.measure_aa(measurements, ev, clean.clone(), row, seed, "fashion_mnist")
     frame = measurements.frame
-    assert set(frame["under"]) == {"ifia_topk", RANDOM, "clean"}
-    assert set(frame[frame["under"] == "clean"]["metric"]) == {"aa_topk"}
+    assert set(frame["under"]) == {"ifia_topk", RANDOM, gali.GOODNESS}
+    assert set(frame[frame["under"] == gali.GOODNESS]["metric"]) == set(gali.AA_METRICS)
     claim = next(c for c in gali.CLAIMS if c.id == "gali.fashion_mnist.atreg_aatopk_vs_at")
     (verdict,) = judge_all([claim], measurements, n_boot=200)
     assert verdict.n_seeds == 2 and verdict.net_verdict is not None
@@ -164,3 +169,49 @@ def test_rar_start_starts_from_the_rar_model():
     overrides = gali.row_overrides("fashion_mnist", gali.RAR_REG, "smoke")
     assert overrides["start"]["method"] == "ig_sum_norm"
     assert gali.row_overrides("fashion_mnist", gali.AT_REG, "smoke") is None
+
+
+def test_goodness_claim_compares_clean_maps_and_is_not_netted_against_random_noise():
+    # Table 3: RAR-start + Regularizer's clean map is closer to the reference than RAR's on every image
+    g = torch.Generator().manual_seed(2)
+    measurements = Measurements()
+    for row, spread in ((gali.RAR_REG, 0.2), ("RAR", 2.0)):
+        for seed in (0, 1, 2):
+            ref = torch.rand(8, 6, 6, generator=g)
+            clean = ref + spread * torch.rand(8, 6, 6, generator=g)
+            ev = type("E", (), {"ifia": _Report([True] * 8, clean, torch.rand(8, 6, 6, generator=g), 10),
+                                "random": _Report([True] * 8, clean, clean + 0.01, 10)})()
+            gali.measure_aa(measurements, ev, ref, row, seed, "fashion_mnist")
+    (claim,) = gali.table3_claims("fashion_mnist")
+    assert isinstance(claim, gali.GoodnessClaim) and claim.under == gali.GOODNESS and not claim.attributional
+    assert "79.41 vs RAR 74.10" in claim.margin_reason
+    (verdict,) = judge_all([claim], measurements, n_boot=200)
+    assert verdict.verdict == "holds" and verdict.net_verdict is None
+    assert verdict.mean_a > verdict.mean_b and verdict.n_seeds == 3
+    # the same data with the rows swapped: the ordering is reversed
+    swapped = gali.GoodnessClaim("swapped", "GALI", "Table 3", claim.says, "aa_topk", "RAR", gali.RAR_REG,
+                                 gali.GOODNESS, dataset="fashion_mnist", margin_reason="test")
+    assert judge_all([swapped], measurements, n_boot=200)[0].verdict == "does not hold"
+
+
+def test_appendix_tables_claims_are_keyed_per_reference_and_withheld_like_their_fine_tunes():
+    d = "fashion_mnist"
+    trades = gali.table4_claims(d)
+    assert {(c.a, c.b) for c in trades} == {(gali.AT_REG, "AT"), (gali.RAR_REG, "RAR")}
+    assert all(c.dataset == gali.trades_key(d) and c.attributional for c in trades)
+    assert any("55.21 vs AT 45.23" in c.margin_reason for c in trades)
+    assert gali.table_keys(d) == (d, gali.trades_key(d), gali.object_key(d))
+    assert all(gali.claim_dataset(c) == d for c in trades + gali.table3_claims(d))
+    # every appendix claim compares a fine-tune with its start: withheld at cpu (1 epoch on 2k images), judged
+    # at the paper's budget
+    for c in trades + gali.table3_claims(d):
+        assert gali.fine_tune_too_short(c, "cpu") and gali.fine_tune_too_short(c, "paper") is None
+
+
+def test_appendix_tables_hold_the_papers_numbers():
+    from rattrlib.published import gali_table3, gali_table4
+    assert gali_table3("fashion_mnist").loc["RAR", "goodness_topk"] == 74.10
+    assert gali_table3("mnist").loc["AT-start + Regularizer", "goodness_spearman"] == 0.9989
+    assert gali_table4("fashion_mnist").loc["AT", "aa_kendall"] == 0.6241
+    with pytest.raises(ValueError, match="GALI Table 4 has no rows for 'cifar10'"):
+        gali_table4("cifar10")

@@ -7,8 +7,9 @@ Rows (GALI Table 1 → rattr's zoo): **Nat** = ``natural``, **AT** = ``pgd_at`` 
 Regularizer** = ``teacher_aligned`` started from the RAR weights (same AT teacher). Each is evaluated with the
 RAR/GALI protocol (:func:`rattrlib.evaluation.evaluate_zoo_model`: clean and PGD-40 accuracy, IFIA top-k on IG,
 random sign noise of the same ε as the baseline), per training seed. The AA scores (GALI eq. 10–12) are computed
-here per image, for the IFIA run **and** the random run, against two references: the AT teacher's IG map (Table 1)
-and the object mask (Table 5). The λ sweep (Fig. 5) retrains AT-start + Regularizer per λ.
+here per image, for the IFIA run **and** the random run, against three references: the AT teacher's IG map (Table 1;
+its goodness factors alone are Table 3), a TRADES model's IG map (Table 4) and the object mask (Table 5). The λ sweep
+(Fig. 5) retrains AT-start + Regularizer per λ.
 
 >>> settings = GALISettings.resolve("cpu")
 >>> result = evaluate(settings)             # trains (or loads) and evaluates every model, cached
@@ -35,7 +36,7 @@ from rattrlib.data import load_dataset
 from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model, object_masks, reference_maps
 from rattrlib.metrics import aa_kendall, aa_spearman, aa_topk
 from rattrlib.plots import plot_maps_before_after
-from rattrlib.published import gali_table1, gali_table5
+from rattrlib.published import gali_table1, gali_table3, gali_table4, gali_table5
 from rattrlib.settings import choice, int_check, real_check, sequence_of, setting
 from rattrlib.zoo import eval_pgd, get_model, zoo_config
 
@@ -58,13 +59,25 @@ TABLE5_NAMES = {AT_REG: "AT+Regularizer", RAR_REG: "RAR+Regularizer", "RAR": "RA
 
 #: the AA metrics (GALI eq. 10, 11, 12) → the functions that compute them per image
 AA_METRICS = {"aa_topk": aa_topk, "aa_kendall": aa_kendall, "aa_spearman": aa_spearman}
-#: condition under which the unattacked AA value (= the goodness factor, similarity 1) is stored
-GOODNESS = "clean"
+#: condition under which the unattacked AA values are stored: the clean map on both sides, so similarity 1 and the
+#: value is the goodness factor alone (GALI Table 3) — a comparison of two models' maps with a reference, which
+#: nothing perturbs (so no random baseline applies)
+GOODNESS = "goodness"
+
+
+def trades_key(dataset: str) -> str:
+    """Measurements key of Table 4 (a TRADES model's map as reference) for ``dataset``."""
+    return f"{dataset} · TRADES as reference"
 
 
 def object_key(dataset: str) -> str:
     """Measurements key of Table 5 (the object as reference) for ``dataset``."""
     return f"{dataset} · object as reference"
+
+
+def table_keys(dataset: str) -> tuple:
+    """The measurements keys of ``dataset``'s tables: Tables 1 and 3 (``dataset``), Table 4, Table 5."""
+    return dataset, trades_key(dataset), object_key(dataset)
 
 
 def sweep_key(dataset: str) -> str:
@@ -159,6 +172,11 @@ SAYS_SPEARMAN = ("Training with this methodology has improved … attributional 
                  "corresponding attribution aware metrics")
 SAYS_OBJECT = ("we also studied the alignment of the attribution with the object itself, i.e., we take the input "
                "itself as reference … We report these results in Table 5, supporting our claim.")
+SAYS_GOODNESS = ("We provide results with the adversarially trained model as a reference network in table [3] which "
+                 "shows that attribution maps generated from our model are of better quality and more interpretable "
+                 "compared to the attribution maps generated from the baseline attributionally robust models.")
+SAYS_TRADES = ("We show our results with TRADES as the reference in Table 4 and show that our training strategy shows "
+               "superior performance here too.")
 SAYS_LAMBDA = ("a model's adversarial and attributional robustness improves with increasing values of λ up to a "
                "certain point and then drops gradually … with the best value in the vicinity of 0.001")
 
@@ -179,11 +197,16 @@ def _published(dataset: str, row: str, column: str) -> str:
     return f"{value:.2f}" if "kendall" not in column else f"{value:.4f}"
 
 
+#: GALI's appendix tables beside Table 1, by name
+APPENDIX_TABLES = {"Table 3": gali_table3, "Table 4": gali_table4, "Table 5": gali_table5}
+
+
 def _numbers(dataset: str, a: str, b: str, column: str, table: str = "Table 1") -> str:
-    label = {"adversarial_accuracy": "Adv. Acc.", "topk": "Top-K", "aa_topk": "AA-Top-K"}[column]
-    if table == "Table 5":
-        paper = gali_table5(PAPER_DATASET[dataset])
-        va, vb = (f"{paper.loc[TABLE5_NAMES[r], column]:.2f}" for r in (a, b))
+    label = {"adversarial_accuracy": "Adv. Acc.", "topk": "Top-K", "aa_topk": "AA-Top-K",
+             "goodness_topk": "Top-K (%)"}[column]
+    if table in APPENDIX_TABLES:
+        paper, names = APPENDIX_TABLES[table](PAPER_DATASET[dataset]), TABLE5_NAMES if table != "Table 3" else {}
+        va, vb = (f"{paper.loc[names.get(r, r), column]:.2f}" for r in (a, b))
     else:
         va, vb = _published(dataset, a, column), _published(dataset, b, column)
     return f"; GALI {table}, {_block(dataset)} {label}: {a} {va} vs {b} {vb}"
@@ -219,6 +242,34 @@ def table1_claims(dataset: str) -> tuple:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class GoodnessClaim(Claim):
+    """A claim on the goodness factor alone (GALI Table 3): two models' clean maps against one reference map.
+    Nothing is perturbed, so it is not judged net of a random baseline (there is none to subtract)."""
+
+    @property
+    def attributional(self) -> bool:
+        return False
+
+
+def table3_claims(dataset: str) -> tuple:
+    """GALI Table 3 (goodness of the clean map against the AT model's): RAR-start + Regularizer's against RAR's,
+    on Top-K. AT-start + Regularizer is not claimed against RAR: it starts from the reference model itself, so a
+    short fine-tune keeps its goodness near 1 by construction."""
+    return (GoodnessClaim(f"gali.{dataset}.rarreg_goodness_vs_rar", PAPER, "§6; Table 3", SAYS_GOODNESS, "aa_topk",
+                          RAR_REG, "RAR", GOODNESS, dataset=dataset,
+                          margin_reason=ORDERING + _numbers(dataset, RAR_REG, "RAR", "goodness_topk", "Table 3")),)
+
+
+def table4_claims(dataset: str) -> tuple:
+    """GALI Table 4 (a TRADES model's map as reference): each regularised model against its start, on AA-Top-K."""
+    key, pre = trades_key(dataset), f"gali.{dataset}.trades"
+    return tuple(Claim(f"{pre}.{tag}_aatopk_vs_{start.lower()}", PAPER, "§6; Table 4", SAYS_TRADES, "aa_topk", reg,
+                       start, "ifia_topk", dataset=key,
+                       margin_reason=ORDERING + _numbers(dataset, reg, start, "aa_topk", "Table 4"))
+                 for tag, reg, start in (("atreg", AT_REG, "AT"), ("rarreg", RAR_REG, "RAR")))
+
+
 def table5_claims(dataset: str) -> tuple:
     """GALI Table 5 (the object as reference): each regularised model against its start, on AA-Top-K."""
     key, pre = object_key(dataset), f"gali.{dataset}.object"
@@ -246,7 +297,8 @@ def sweep_claims(dataset: str) -> tuple:
 
 
 #: every claim of the chapter, per dataset (a claim whose rows were not run is skipped by the claims engine)
-CLAIMS = tuple(c for d in GALI_DATASETS for c in table1_claims(d) + table5_claims(d) + sweep_claims(d))
+CLAIMS = tuple(c for d in GALI_DATASETS
+               for c in table1_claims(d) + table3_claims(d) + table4_claims(d) + table5_claims(d) + sweep_claims(d))
 
 #: the fine-tune rule, fixed before any run: a claim comparing a teacher-aligned fine-tune with its own start model
 #: (AT-start + Regularizer vs AT, RAR-start + Regularizer vs RAR) or two fine-tunes of one start (the λ sweep) is
@@ -257,8 +309,8 @@ MIN_FINE_TUNE_EPOCHS = 1.0
 
 
 def claim_dataset(claim: Claim) -> str:
-    """The dataset a claim is measured on (its key may be the Table 5 or λ-sweep key of that dataset)."""
-    return next(d for d in GALI_DATASETS if claim.dataset in (d, object_key(d), sweep_key(d)))
+    """The dataset a claim is measured on (its key may be the Table 4, Table 5 or λ-sweep key of that dataset)."""
+    return next(d for d in GALI_DATASETS if claim.dataset in (d, trades_key(d), object_key(d), sweep_key(d)))
 
 
 def compares_with_start(claim: Claim) -> bool:
@@ -291,11 +343,11 @@ def fine_tune_too_short(claim: Claim, scale: str) -> Optional[str]:
 
 # -------------------------------------------------------------------------------------- AA scores per image
 
-def aa_values(report, reference: torch.Tensor) -> dict:
+def aa_values(report, reference: torch.Tensor, goodness: bool = False) -> dict:
     """Per attacked image of ``report`` (a :class:`~rattrlib.attacks.RobustnessReport` with its result kept):
     ``{metric: (values, image ids)}`` of GALI's AA-Top-K, AA-Kendall and AA-Spearman (eq. 10–12) of the clean vs
-    perturbed maps against ``reference`` (one map or bool object mask per attacked image), and the same with the
-    clean map on both sides under ``"goodness"`` (the goodness factor alone: similarity 1)."""
+    perturbed maps against ``reference`` (one map or bool object mask per attacked image); with ``goodness`` the
+    clean map on both sides (similarity 1), i.e. the goodness factor alone (GALI Table 3)."""
     result = report.result
     if result is None:
         raise ValueError(f"{report.summary.index[0]}: no test image was classified correctly, so none was "
@@ -303,20 +355,20 @@ def aa_values(report, reference: torch.Tensor) -> dict:
     if reference.shape != result.clean_map.shape:
         raise ValueError(f"reference has shape {tuple(reference.shape)}, the maps {tuple(result.clean_map.shape)}")
     images = np.flatnonzero(report.per_image["correct"].to_numpy())
-    clean, adv = result.clean_map, result.adv_map
+    clean = result.clean_map
+    other = clean if goodness else result.adv_map
     out = {}
     for metric, fn in AA_METRICS.items():
         extra = (result.k,) if metric == "aa_topk" else ()
-        out[metric] = (fn(reference, clean, adv, *extra).numpy(), images)
-    out["goodness"] = (aa_topk(reference, clean, clean, result.k).numpy(), images)
+        out[metric] = (fn(reference, clean, other, *extra).numpy(), images)
     return out
 
 
 def measure_aa(measurements: Measurements, evaluation: ModelEvaluation, reference: torch.Tensor, row: str,
                seed: int, dataset: str) -> Measurements:
     """Add the AA metrics of the IFIA run (under ``ifia_topk``) and of the random-sign run (under ``random``: the
-    same ε, images and reference) to ``measurements``, and the unattacked AA-Top-K (the goodness factor) under
-    ``clean``."""
+    same ε, images and reference) to ``measurements``, and the unattacked ones (the goodness factors) under
+    :data:`GOODNESS`."""
     if evaluation.ifia.result is None:
         raise ValueError(f"{row} (seed {seed}, {dataset}): no test image was classified correctly, so none was "
                          f"attacked and there are no AA scores; raise n_eval")
@@ -324,12 +376,10 @@ def measure_aa(measurements: Measurements, evaluation: ModelEvaluation, referenc
     random_images = np.flatnonzero(evaluation.random.per_image["correct"].to_numpy())
     if not np.array_equal(ifia_images, random_images):
         raise ValueError(f"{row}: the IFIA and random runs attacked different images")
-    for under, report in (("ifia_topk", evaluation.ifia), (RANDOM, evaluation.random)):
-        for metric, (values, images) in aa_values(report, reference).items():
-            if metric == "goodness":
-                if under == "ifia_topk":
-                    measurements.add(row, GOODNESS, "aa_topk", seed, values, dataset=dataset, images=images)
-                continue
+    runs = (("ifia_topk", evaluation.ifia, False), (RANDOM, evaluation.random, False),
+            (GOODNESS, evaluation.ifia, True))
+    for under, report, goodness in runs:
+        for metric, (values, images) in aa_values(report, reference, goodness).items():
             measurements.add(row, under, metric, seed, values, dataset=dataset, images=images)
     return measurements
 
@@ -346,6 +396,19 @@ TABLE1_COLUMNS = {
     ("aa_topk", None): (column_label("aa_topk"), "aa_topk"),
     ("aa_kendall", None): (column_label("aa_kendall"), "aa_kendall"),
     ("aa_spearman", None): (column_label("aa_spearman"), None),
+}
+#: Table 3's columns (goodness: the clean map against the AT teacher's, nothing perturbed)
+TABLE3_COLUMNS = {
+    ("aa_topk", GOODNESS): ("Top-K ∩ with the AT map (%)", "goodness_topk"),
+    ("aa_kendall", GOODNESS): ("Kendall τ with the AT map", "goodness_kendall"),
+    ("aa_spearman", GOODNESS): ("Spearman ρ with the AT map", "goodness_spearman"),
+}
+#: Table 4's columns (a TRADES model's map as reference)
+TABLE4_COLUMNS = {
+    ("aa_topk", None): (column_label("aa_topk"), "aa_topk"),
+    ("aa_kendall", None): (column_label("aa_kendall"), "aa_kendall"),
+    ("aa_spearman", None): (column_label("aa_spearman"), None),
+    ("aa_topk", GOODNESS): ("goodness: clean top-k with the TRADES map (%)", None),
 }
 #: Table 5's columns (object as reference)
 TABLE5_COLUMNS = {
@@ -390,11 +453,12 @@ class GALIResult:
 
     def _table(self, key: str, rows, columns: dict, paper: Optional[pd.DataFrame], names: dict) -> pd.DataFrame:
         """Paper | ours per row (mean ± seed spread), with a random-noise row under each model for every
-        similarity column (attacked by random sign noise of the same ε instead of IFIA)."""
+        similarity column (attacked by random sign noise of the same ε instead of IFIA) when the table has one."""
         summary = self.summary()
+        attacked = any(under is None for _, under in columns)
         out = {}
         for row in rows:
-            for noise in (False, True):
+            for noise in (False, True) if attacked else (False,):
                 line = {}
                 for (metric, under), (header, theirs) in columns.items():
                     condition = under or (RANDOM if noise else "ifia_topk")
@@ -424,6 +488,17 @@ class GALIResult:
         """GALI Table 1 | ours (the AT teacher's IG map as reference of the AA metrics)."""
         paper = PAPER_DATASET[dataset]
         return self._table(dataset, ROWS, TABLE1_COLUMNS, gali_table1(paper), TABLE1_NAMES[paper])
+
+    def table3(self, dataset: str) -> pd.DataFrame:
+        """GALI Table 3 | ours: the goodness of each model's clean IG map against the AT teacher's (AT itself is
+        left out: its own reference, goodness 1 by construction)."""
+        return self._table(dataset, [AT_REG, RAR_REG, "RAR", "Nat"], TABLE3_COLUMNS,
+                           gali_table3(PAPER_DATASET[dataset]), {})
+
+    def table4(self, dataset: str) -> pd.DataFrame:
+        """GALI Table 4 | ours (a TRADES model's IG map as reference), with a random-noise row per model."""
+        return self._table(trades_key(dataset), [AT_REG, RAR_REG, "RAR", "AT", "Nat"], TABLE4_COLUMNS,
+                           gali_table4(PAPER_DATASET[dataset]), TABLE5_NAMES)
 
     def table5(self, dataset: str) -> pd.DataFrame:
         """GALI Table 5 | ours (the object mask as reference), with a random-noise row per model."""
@@ -491,7 +566,9 @@ class GALIResult:
                 f"correctly; '↳ random ε-noise' rows: random sign noise of the same ε on the same images, scored "
                 f"with the same metrics and references (GALI reports no random baseline). AA metrics (eq. 10–12): "
                 f"Table 1 takes the AT teacher's IG map of the same seed as reference (so AT's AA scores equal its "
-                f"plain ones), Table 5 the object mask (intensity > {self.settings.mask_threshold:g}). "
+                f"plain ones; Table 3 is their goodness factor alone, on the clean maps), Table 4 the IG map of the "
+                f"TRADES model of the same seed (rattr's zoo TRADES, trained like the AT teacher), Table 5 the object "
+                f"mask (intensity > {self.settings.mask_threshold:g}). "
                 f"PGD-{pgd['steps']} (α = {pgd['alpha']:g}, random start) on {p.n_pgd or 'all'} test images "
                 f"(GALI: PGD-100); clean accuracy on {p.n_clean or 'all'}. Ours: mean ± std over {len(seeds)} "
                 f"training seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).")
@@ -517,7 +594,7 @@ class GALIResult:
 
     def verdicts(self, dataset: Optional[str] = None) -> list:
         """The claims whose rows were run, judged raw and net of the random baseline; ``dataset`` selects one
-        dataset's (Table 1, Table 5 and, on the sweep dataset, Fig. 5)."""
+        dataset's (Tables 1, 3, 4, 5 and, on the sweep dataset, Fig. 5)."""
         if not hasattr(self, "_verdicts"):
             verdicts = []
             run = {*self.settings.datasets, self.settings.sweep_dataset}
@@ -525,7 +602,7 @@ class GALIResult:
                       and fine_tune_too_short(c, self.settings.scale) is None]
             for d in self.settings.datasets:
                 budget = self.budget(d)
-                mine = [c for c in judged if c.dataset in (d, object_key(d))]
+                mine = [c for c in judged if c.dataset in table_keys(d)]
                 verdicts += judge_all(mine, self.measurements, budget=budget)
             d = self.settings.sweep_dataset
             lam_claims = [c for c in judged if c.dataset == sweep_key(d)]
@@ -534,7 +611,7 @@ class GALIResult:
             self._verdicts = verdicts
         if dataset is None:
             return self._verdicts
-        return [v for v in self._verdicts if v.claim.dataset in (dataset, object_key(dataset))]
+        return [v for v in self._verdicts if v.claim.dataset in table_keys(dataset)]
 
     def withheld(self) -> list:
         """The measured claims that the fine-tune rule (:data:`MIN_FINE_TUNE_EPOCHS`) leaves without a verdict."""
@@ -544,7 +621,7 @@ class GALIResult:
                 and fine_tune_too_short(c, self.settings.scale)]
 
     def withheld_table(self, part: str = "tables") -> pd.DataFrame:
-        """The claims left without a verdict by the fine-tune rule — of Tables 1 and 5 (``part="tables"``) or of the
+        """The claims left without a verdict by the fine-tune rule — of Tables 1 and 3–5 (``part="tables"``) or of the
         λ sweep (``"sweep"``): GALI's wording, our means of both sides (mean over seeds of the per-seed means) and
         why there is no verdict."""
         if part not in ("tables", "sweep"):
@@ -599,7 +676,8 @@ def _evaluate_row(settings: GALISettings, dataset: str, row: str, seed: int, dev
 def evaluate(settings: GALISettings, progress: bool = False) -> GALIResult:
     """Train (or load) and evaluate every (dataset, row, seed) of ``settings`` and the λ sweep (cached per model,
     protocol and seed); collect per image the accuracies, top-k ∩, τ, ρ under IFIA and random noise, and the AA
-    metrics against the AT teacher (key ``dataset``) and the object (key :func:`object_key`)."""
+    metrics against the AT teacher (key ``dataset``), a TRADES model (key :func:`trades_key`) and the object (key
+    :func:`object_key`)."""
     device = resolve_device(settings.device)
     measurements, evaluations, sweep, seconds = Measurements(), {}, {}, {}
     metrics = ("topk_intersection", "kendall_tau", "spearman_rho")
@@ -607,6 +685,7 @@ def evaluate(settings: GALISettings, progress: bool = False) -> GALIResult:
         protocol = settings.protocol(dataset)
         for seed in settings.seeds:
             teacher, _ = get_model(dataset, "pgd_at", settings.scale, seed=seed, device=device, progress=progress)
+            trades, _ = get_model(dataset, "trades", settings.scale, seed=seed, device=device, progress=progress)
             for row in ROWS:
                 start = time.perf_counter()
                 ev = _evaluate_row(settings, dataset, row, seed, device, progress,
@@ -615,6 +694,7 @@ def evaluate(settings: GALISettings, progress: bool = False) -> GALIResult:
                 evaluations[dataset, row, seed] = ev
                 ev.measure(measurements, row, seed, dataset=dataset, metrics=metrics)
                 measure_aa(measurements, ev, reference_maps(ev, teacher, protocol), row, seed, dataset)
+                measure_aa(measurements, ev, reference_maps(ev, trades, protocol), row, seed, trades_key(dataset))
                 measure_aa(measurements, ev, object_masks(ev, settings.mask_threshold), row, seed,
                            object_key(dataset))
     dataset, key = settings.sweep_dataset, sweep_key(settings.sweep_dataset)
@@ -633,5 +713,6 @@ def evaluate(settings: GALISettings, progress: bool = False) -> GALIResult:
 
 __all__ = ["AA_METRICS", "CLAIMS", "MIN_FINE_TUNE_EPOCHS", "compares_with_start", "fine_tune_epochs",
            "fine_tune_too_short", "GALIResult", "GALISettings", "GALI_DATASETS", "PAPER_IMAGES", "ROWS", "TOPK",
-           "aa_values", "evaluate", "measure_aa", "object_key", "row_overrides", "sweep_claims", "sweep_key",
-           "sweep_row", "table1_claims", "table5_claims"]
+           "GoodnessClaim", "aa_values", "evaluate", "measure_aa", "object_key", "row_overrides", "sweep_claims",
+           "sweep_key", "sweep_row", "table1_claims", "table3_claims", "table4_claims", "table5_claims", "table_keys",
+           "trades_key"]

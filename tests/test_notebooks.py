@@ -1,6 +1,7 @@
 """Chapter-level checks beside executing them (make test's smoke book): parameters cells, fail-fast validation, the
 book's build stamps."""
 
+import ast
 import importlib.util
 import json
 from pathlib import Path
@@ -29,6 +30,30 @@ def test_first_code_cell_is_the_parameters_cell(notebook):
     for name in REQUIRED_PARAMETERS:
         assert f"{name} = " in source, f"{notebook.name}: parameters cell lacks {name}"
     assert 'scale = "cpu"' in source, "the stored default must be the book's scale"
+
+
+def code_cells(notebook: Path) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_code_cells_define_no_function_or_class_and_stay_thin(notebook):
+    # narrative, parameters, library calls and plots only: definitions belong in rattrlib
+    lines = 0
+    for source in code_cells(notebook):
+        tree = ast.parse(source)
+        defined = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                                               ast.Lambda))]
+        assert not defined, f"{notebook.name}: a code cell defines {type(defined[0]).__name__} at line {defined[0].lineno}"
+        lines += sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#"))
+    assert lines <= 120, f"{notebook.name}: {lines} code lines (the chapters aim for at most 120)"
+
+
+def test_the_thin_chapter_check_catches_a_definition(tmp_path):
+    notebook = tmp_path / "x.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["f = lambda x: x\n"]}]}))
+    with pytest.raises(AssertionError, match="defines Lambda"):
+        test_code_cells_define_no_function_or_class_and_stay_thin(notebook)
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)

@@ -53,9 +53,9 @@ PAPER_IMAGES = {d: steps * batch for d, (steps, batch) in PAPER_STEPS.items()}
 AT_REG, RAR_REG = "AT-start + Regularizer", "RAR-start + Regularizer"
 #: GALI's rows → zoo methods
 ROWS = {"Nat": "natural", "AT": "pgd_at", AT_REG: "teacher_aligned", "RAR": "ig_sum_norm", RAR_REG: "teacher_aligned"}
-#: GALI's own names of the rows where they differ (MNIST block of Table 1; Table 5)
+#: GALI's own names of the rows where they differ (MNIST block of Table 1; appendix Tables 4 and 5)
 TABLE1_NAMES = {"mnist": {RAR_REG: "RAR+Regularizer"}, "fashion_mnist": {}}
-TABLE5_NAMES = {AT_REG: "AT+Regularizer", RAR_REG: "RAR+Regularizer", "RAR": "RAR", "AT": "AT"}
+APPENDIX_NAMES = {AT_REG: "AT+Regularizer", RAR_REG: "RAR+Regularizer", "RAR": "RAR", "AT": "AT"}
 
 #: the AA metrics (GALI eq. 10, 11, 12) → the functions that compute them per image
 AA_METRICS = {"aa_topk": aa_topk, "aa_kendall": aa_kendall, "aa_spearman": aa_spearman}
@@ -205,7 +205,7 @@ def _numbers(dataset: str, a: str, b: str, column: str, table: str = "Table 1") 
     label = {"adversarial_accuracy": "Adv. Acc.", "topk": "Top-K", "aa_topk": "AA-Top-K",
              "goodness_topk": "Top-K (%)"}[column]
     if table in APPENDIX_TABLES:
-        paper, names = APPENDIX_TABLES[table](PAPER_DATASET[dataset]), TABLE5_NAMES if table != "Table 3" else {}
+        paper, names = APPENDIX_TABLES[table](PAPER_DATASET[dataset]), APPENDIX_NAMES if table != "Table 3" else {}
         va, vb = (f"{paper.loc[names.get(r, r), column]:.2f}" for r in (a, b))
     else:
         va, vb = _published(dataset, a, column), _published(dataset, b, column)
@@ -498,12 +498,12 @@ class GALIResult:
     def table4(self, dataset: str) -> pd.DataFrame:
         """GALI Table 4 | ours (a TRADES model's IG map as reference), with a random-noise row per model."""
         return self._table(trades_key(dataset), [AT_REG, RAR_REG, "RAR", "AT", "Nat"], TABLE4_COLUMNS,
-                           gali_table4(PAPER_DATASET[dataset]), TABLE5_NAMES)
+                           gali_table4(PAPER_DATASET[dataset]), APPENDIX_NAMES)
 
     def table5(self, dataset: str) -> pd.DataFrame:
         """GALI Table 5 | ours (the object mask as reference), with a random-noise row per model."""
         return self._table(object_key(dataset), [AT_REG, RAR_REG, "RAR", "AT", "Nat"], TABLE5_COLUMNS,
-                           gali_table5(PAPER_DATASET[dataset]), TABLE5_NAMES)
+                           gali_table5(PAPER_DATASET[dataset]), APPENDIX_NAMES)
 
     def sweep_table(self) -> pd.DataFrame:
         """The λ sweep: one row per λ (mean ± seed spread over the sweep's seeds)."""

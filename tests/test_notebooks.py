@@ -54,6 +54,9 @@ def test_the_thin_chapter_check_catches_a_definition(tmp_path):
     notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["f = lambda x: x\n"]}]}))
     with pytest.raises(AssertionError, match="defines Lambda"):
         test_code_cells_define_no_function_or_class_and_stay_thin(notebook)
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["x = 1\n# a comment\n\n"] * 121}]}))
+    with pytest.raises(AssertionError, match="121 code lines"):
+        test_code_cells_define_no_function_or_class_and_stay_thin(notebook)
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)

@@ -105,3 +105,14 @@ def test_a_notebook_path_runs_with_its_parameters(tmp_path, capsys):
     assert output.exists()
     assert run.main([str(notebook), "-p", "x", "4", "--output", str(output)]) == 1
     assert "tiny failed in cell 3: AssertionError" in capsys.readouterr().err
+
+
+def test_chapters_execute_with_kernels_on_ipc_sockets(tmp_path, monkeypatch):
+    # no TCP port, so ipykernel has no "running over TCP without encryption" warning to print
+    import papermill
+
+    seen = {}
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *args, **kwargs: seen.update(kwargs))
+    run.execute(tmp_path / "ch.ipynb", {"scale": "smoke"}, tmp_path / "out" / "ch.ipynb")
+    assert seen["kernel_manager_class"]().transport == "ipc"
+    assert seen["parameters"] == {"scale": "smoke"} and seen["cwd"] == str(tmp_path)

@@ -109,8 +109,8 @@ def training(args) -> dict:
                 model, logs = train_cached(config, seed=seed, progress=False)
                 ev = evaluate_model(model, test, eval_pgd("fashion_mnist"), protocol, seed=seed, progress=False)
                 row = ev.row()
-                scores[p].append({"clean": row["clean acc. (%)"], "pgd": row["PGD acc. (%)"],
-                                  "topk": row["top-k ∩ (%)"], "train_seconds": sum(l["seconds"] for l in logs),
+                scores[p].append({"clean": float(row["clean acc. (%)"]), "pgd": float(row["PGD acc. (%)"]),
+                                  "topk": float(row["top-k ∩ (%)"]), "train_seconds": sum(l["seconds"] for l in logs),
                                   "wall_seconds": time.perf_counter() - start})
                 print(f"train {method:12s} {p} seed {seed}: {scores[p][-1]}", flush=True)
         verdict = {}

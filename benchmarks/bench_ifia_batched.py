@@ -18,6 +18,12 @@ forwards of the per-image loop far more than the batched run (measured 2026-11-2
 46 s/img/100 steps with 2 threads vs 7 s with 1 thread; batched 6.3 vs 4.9), which inflates the ratio. The JSON
 records the load average; compare ``--threads 1`` on a busy machine.
 
+The speed-up batching can give is bounded by how far the CPU is from its arithmetic rate when the loop feeds it
+one image (m path points) at a time. So the benchmark also counts the run's floating-point operations
+(``_machine.FlopCounter``; the two runs do the same arithmetic) and measures a **saturation curve**: seconds per
+image-step of the same attack on batches of 1, 2, 4, … images. The best GFLOP/s on that curve over the GFLOP/s at
+one image is the largest speed-up any batching can reach on this machine at this precision.
+
     python benchmarks/bench_ifia_batched.py            # N = 32, 30 steps
     python benchmarks/bench_ifia_batched.py --quick    # N = 4, 3 steps: a fast check that it runs
 
@@ -29,9 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -39,6 +43,8 @@ import torch.nn.functional as F
 
 from rattrlib.attacks import IFIA
 from rattrlib.models import MnistCNN
+
+from _machine import FlopCounter, machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -71,6 +77,27 @@ def quick_model(weights: str, train_images: int, seed: int):
     return model.eval(), x, model(x).argmax(1).detach(), "random weights, uniform images"
 
 
+def saturation_curve(make_attack, x, sizes, steps: int) -> dict:
+    """Seconds and GFLOP/s per image-step of ``make_attack(steps)`` on the first n images, for n in ``sizes``
+    (each after a warm-up on the same n)."""
+    attack = make_attack(steps)
+    with FlopCounter() as counter:
+        attack.perturb(x[:1])
+    flops_per_image_step = counter.flops / steps
+    curve = {}
+    for n in sizes:
+        attack.perturb(x[:n])
+        start = time.perf_counter()
+        attack.perturb(x[:n])
+        seconds = (time.perf_counter() - start) / (n * steps)
+        curve[str(n)] = {"seconds_per_image_step": seconds, "gflops_per_second": flops_per_image_step / seconds / 1e9}
+        print(f"  {n:4d} images per batch: {1e3 * seconds:7.1f} ms per image-step, "
+              f"{curve[str(n)]['gflops_per_second']:6.1f} GFLOP/s", flush=True)
+    best = max(c["gflops_per_second"] for c in curve.values())
+    return {"steps": steps, "flops_per_image_step": flops_per_image_step, "images_per_batch": curve,
+            "largest_batching_speedup": best / curve[str(sizes[0])]["gflops_per_second"]}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=32, help="images")
@@ -87,16 +114,17 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="gradient steps of the batched run (the per-image loop, the oracle, stays fp32)")
+    p.add_argument("--sweep-steps", type=int, default=5, help="attack steps per point of the saturation curve")
     p.add_argument("--quick", action="store_true", help="N = 4, 3 steps, random weights")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON path (default results/ifia_batched.json; --quick writes nothing unless given)")
     args = p.parse_args(argv)
     if args.quick:
-        args.n, args.steps, args.weights = 4, 3, "random"
+        args.n, args.steps, args.weights, args.sweep_steps = 4, 3, "random", 2
     elif args.out is None:
         args.out = RESULTS / "ifia_batched.json"
     torch.set_num_threads(args.threads)
-    load_start = os.getloadavg()[0]  # other jobs on the cores slow the small-batch loop most: record it
+    machine = machine_info()  # with the load average: other jobs on the cores slow the small-batch loop most
     dtype = getattr(torch, args.dtype)
 
     model, images, labels, weights = quick_model(args.weights, args.train_images, args.seed)
@@ -104,21 +132,28 @@ def main(argv=None):
         correct = torch.nonzero(model(images[:4 * args.n]).argmax(1) == labels[:4 * args.n]).flatten()
     x = images[correct[:args.n]] if correct.numel() >= args.n else images[:args.n]
     model, x = model.to(dtype), x.to(dtype)
-    def ifia(precision):
+    def ifia(precision, steps=args.steps):
         return IFIA(model, "integrated_gradients", {"n_steps": args.m}, objective="topk", eps=args.eps,
-                    alpha=args.alpha, steps=args.steps, k=args.k, beta=args.beta,
+                    alpha=args.alpha, steps=steps, k=args.k, beta=args.beta,
                     internal_batch_size=max(args.m, min(500, args.n * args.m)), precision=precision)
 
     attack, fast = ifia("fp32"), ifia(args.precision)
     attack.perturb(x[:1])  # warm-up (allocator, kernels)
     fast.perturb(x[:2])
 
-    t0 = time.perf_counter()
-    batched = fast.perturb(x)
-    t_batched = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    singles = [attack.perturb(x[i:i + 1]) for i in range(x.shape[0])]
-    t_loop = time.perf_counter() - t0
+    with FlopCounter() as counter:
+        t0 = time.perf_counter()
+        batched = fast.perturb(x)
+        t_batched = time.perf_counter() - t0
+    flops_batched = counter.flops
+    with FlopCounter() as counter:
+        t0 = time.perf_counter()
+        singles = [attack.perturb(x[i:i + 1]) for i in range(x.shape[0])]
+        t_loop = time.perf_counter() - t0
+    flops_loop = counter.flops
+    sizes = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= x.shape[0]]
+    print(f"saturation curve ({args.precision}, {args.sweep_steps} steps):")
+    curve = saturation_curve(lambda steps: ifia(args.precision, steps), x, sizes, args.sweep_steps)
 
     n = x.shape[0]
     same = [bool(batched.success[i] == s.success[0]) and bool(batched.best_step[i] == s.best_step[0])
@@ -126,10 +161,7 @@ def main(argv=None):
     loop_topk = torch.cat([s.topk_intersection for s in singles])
     result = {
         "benchmark": "IFIA top-k, batched vs one image at a time",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or
-        platform.machine(), "dtype": args.dtype, "batched_precision": args.precision, "model": "MnistCNN", "weights": weights,
+        **machine, "load_average_1min_end": os.getloadavg()[0], "dtype": args.dtype, "batched_precision": args.precision, "model": "MnistCNN", "weights": weights,
         "config": {"n_images": n, "steps": args.steps, "ig_n_steps": args.m, "k": args.k, "eps": args.eps,
                    "alpha": args.alpha, "beta": args.beta, "internal_batch_size": attack.internal_batch_size},
         "seconds": {"batched": t_batched, "per_image_loop": t_loop},
@@ -137,6 +169,10 @@ def main(argv=None):
         "seconds_per_image_per_100_steps": {"batched": t_batched / n * 100 / args.steps,
                                             "per_image_loop": t_loop / n * 100 / args.steps},
         "speedup_batched_over_loop": t_loop / t_batched,
+        # the same arithmetic in both runs (counted, not assumed), so the speed-up is a rate ratio
+        "flops": {"batched": flops_batched, "per_image_loop": flops_loop},
+        "gflops_per_second": {"batched": flops_batched / t_batched / 1e9, "per_image_loop": flops_loop / t_loop / 1e9},
+        "saturation": curve,
         "agreement": {"images_identical": int(sum(same)), "n_images": n,
                       "success_flags_equal": bool(torch.equal(batched.success,
                                                               torch.cat([s.success for s in singles]))),
@@ -156,6 +192,9 @@ def main(argv=None):
     print(f"speed-up batched / loop: {result['speedup_batched_over_loop']:.2f}x; identical images "
           f"{a['images_identical']}/{n}; mean top-k ∩ batched {a['mean_topk_batched']:.3f} vs loop "
           f"{a['mean_topk_loop']:.3f}; success rate {result['success_rate']:.2f}")
+    print(f"GFLOP/s batched {result['gflops_per_second']['batched']:.1f}, loop "
+          f"{result['gflops_per_second']['per_image_loop']:.1f}; the saturation curve allows at most "
+          f"{curve['largest_batching_speedup']:.2f}x over one image per batch")
     if args.out is not None:
         write_json(result, args.out)
     return result

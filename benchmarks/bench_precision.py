@@ -95,8 +95,9 @@ def evaluation(args) -> dict:
     return out
 
 
-def training(args) -> dict:
-    """Models trained in fp32 and bf16 with the same seeds: is each bf16 mean inside the fp32 seed range?"""
+def training(args, save=lambda part: None) -> dict:
+    """Models trained in fp32 and bf16 with the same seeds: is each bf16 mean inside the fp32 seed range?
+    ``save(part)`` is called after each trainer, so a long run that is stopped keeps the trainers it finished."""
     test = load_dataset("fashion_mnist", "test")
     protocol = ifia_protocol("fashion_mnist", "cpu", n_eval=args.n_ifia)
     out = {}
@@ -123,6 +124,7 @@ def training(args) -> dict:
         out[method] = {"scores": scores, "verdict": verdict,
                        "train_seconds_ratio": float(np.mean([s["train_seconds"] for s in scores["fp32"]])
                                                     / np.mean([s["train_seconds"] for s in scores["bf16"]]))}
+        save(out)
     return out
 
 
@@ -146,16 +148,26 @@ def main() -> None:
     result = {"benchmark": "bf16 autocast vs fp32 on the CPU's matrix units",
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "machine": platform.machine(), "args": vars(args)}
-    for part in args.parts:
-        result[part] = {"speed": speed, "evaluation": evaluation, "training": training}[part](args)
-    result["load_average_1min"] = {"start": load, "end": os.getloadavg()[0]}
-    if not args.quick:
+
+    def save(part_name: str, part: dict) -> None:
+        if args.quick:
+            return
+        result[part_name] = part
+        result["load_average_1min"] = {"start": load, "end": os.getloadavg()[0]}
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / "precision.json"
         old = json.loads(path.read_text()) if path.exists() else {}
-        old.update(result)  # parts run separately accumulate in one file
+        if part_name == "training":  # trainers run separately accumulate too
+            part = {**old.get("training", {}), **part}
+        old.update({**result, part_name: part})  # parts run separately accumulate in one file
         path.write_text(json.dumps(old, indent=2) + "\n")
-        print(f"wrote {path}")
+        print(f"wrote {path} ({part_name})", flush=True)
+
+    for part in args.parts:
+        if part == "training":
+            save(part, training(args, save=lambda out: save("training", out)))
+        else:
+            save(part, {"speed": speed, "evaluation": evaluation}[part](args))
 
 
 if __name__ == "__main__":

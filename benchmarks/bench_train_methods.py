@@ -2,7 +2,9 @@
 
 Each method of the zoo's ``cpu`` presets (``rattrlib.zoo.zoo_config``) trains the MNIST CNN on the same
 Fashion-MNIST batches (batch 128, Adam); after one warm-up batch, ``--batches`` batches are timed and the mean
-seconds per batch is reported with its ratio to natural training. The teacher-aligned method uses a fresh
+seconds per batch is reported with its ratio to natural training, beside the ratio of floating-point operations
+of one step (matrix products and convolutions, ``_machine.FlopCounter``): where the two ratios agree the method
+runs at natural training's arithmetic rate, and only less or cheaper arithmetic can lower its time. The teacher-aligned method uses a fresh
 (untrained) PGD-AT-architecture teacher here: its cost does not depend on the teacher's weights.
 
 The papers' cost claims this checks: SAT costs about as much as natural training (Mangla et al.); SSR is
@@ -19,9 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -33,6 +33,8 @@ from rattrlib.train import make_method
 from rattrlib.train.base import Batch, Progress
 from rattrlib.train.loop import make_optimiser
 from rattrlib.zoo import ZOO_METHODS, zoo_config
+
+from _machine import FlopCounter, machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,27 +48,45 @@ def method_for_benchmark(name: str, data):
     return make_method(name, **hp)
 
 
-def seconds_per_batch(name: str, data, batch_size: int, batches: int, precision: str = "fp32") -> float:
-    """Mean seconds of ``batches`` training steps of the zoo's cpu-preset method (after one warm-up), the loss
-    in ``precision`` (:mod:`rattrlib.precision`)."""
+def _trainer(name: str, data):
+    """A fresh MNIST CNN (seed 0), the zoo's cpu-preset method prepared for it, and its Adam optimiser."""
     torch.manual_seed(0)
     model = build_model("mnist_cnn", data.shape, len(data.classes))
     method = method_for_benchmark(name, data)
     method.prepare(model, data)
-    optimiser = make_optimiser("adam", model, 1e-3)
+    return model, method, make_optimiser("adam", model, 1e-3)
+
+
+def _step(model, method, optimiser, data, i: int, batch_size: int, precision: str) -> None:
+    """One training step on the i-th batch of ``data``."""
+    index = torch.arange(i * batch_size, (i + 1) * batch_size)
+    batch = Batch(data.images[index], data.labels[index], index)
+    model.train()
+    with autocast(precision, "cpu"):
+        loss, _ = method.loss(model, batch, Progress(0, 1))
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+
+
+def seconds_per_batch(name: str, data, batch_size: int, batches: int, precision: str = "fp32") -> float:
+    """Mean seconds of ``batches`` training steps of the zoo's cpu-preset method (after one warm-up), the loss
+    in ``precision`` (:mod:`rattrlib.precision`)."""
+    model, method, optimiser = _trainer(name, data)
     times = []
     for i in range(batches + 1):
-        index = torch.arange(i * batch_size, (i + 1) * batch_size)
-        batch = Batch(data.images[index], data.labels[index], index)
         start = time.perf_counter()
-        model.train()
-        with autocast(precision, "cpu"):
-            loss, _ = method.loss(model, batch, Progress(0, 1))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        _step(model, method, optimiser, data, i, batch_size, precision)
         times.append(time.perf_counter() - start)
     return sum(times[1:]) / batches  # the first batch is a warm-up
+
+
+def flops_per_batch(name: str, data, batch_size: int) -> int:
+    """Floating-point operations of matrix products and convolutions in one training step (fp32)."""
+    model, method, optimiser = _trainer(name, data)
+    with FlopCounter() as counter:
+        _step(model, method, optimiser, data, 0, batch_size, "fp32")
+    return counter.flops
 
 
 def main() -> None:
@@ -78,19 +98,24 @@ def main() -> None:
     batches = 2 if args.quick else args.batches
     torch.set_num_threads(2)
     data = load_dataset("fashion_mnist", "train").subset((batches + 1) * args.batch_size, seed=0)
-    load = os.getloadavg()[0]
-    rows = {}
+    machine = machine_info()
+    rows, flops = {}, {}
     for name in ZOO_METHODS:
         rows[name] = seconds_per_batch(name, data, args.batch_size, batches)
-        print(f"{name:16s} {rows[name]:7.3f} s/batch  {rows[name] / rows['natural']:6.1f}× natural", flush=True)
+        flops[name] = flops_per_batch(name, data, args.batch_size)
+        print(f"{name:16s} {rows[name]:7.3f} s/batch  {rows[name] / rows['natural']:6.1f}× natural  "
+              f"FLOPs {flops[name] / flops['natural']:6.1f}× natural  {flops[name] / rows[name] / 1e9:5.0f} GFLOP/s",
+              flush=True)
     result = {
         "benchmark": "seconds per training batch, zoo cpu presets, MNIST CNN on Fashion-MNIST",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
-        "load_average_1min": {"start": load, "end": os.getloadavg()[0]},
+        **machine, "load_average_1min_end": os.getloadavg()[0],
         "batch_size": args.batch_size, "timed_batches": batches,
         "seconds_per_batch": rows,
         "ratio_to_natural": {name: s / rows["natural"] for name, s in rows.items()},
+        # matrix-product and convolution FLOPs of one step (FlopCounter): the ratio that the arithmetic fixes
+        "flops_per_batch": flops,
+        "flop_ratio_to_natural": {name: f / flops["natural"] for name, f in flops.items()},
+        "gflops_per_second": {name: flops[name] / rows[name] / 1e9 for name in rows},
     }
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)

@@ -62,8 +62,14 @@ RANDOM = "random"
 SIMILARITY_METRICS = ("topk_intersection", "kendall_tau", "spearman_rho", "center_of_mass_dislocation",
                       "cosine_distance", "aa_topk", "aa_kendall", "aa_spearman")
 
-#: conditions under which nothing is perturbed (a similarity metric there is fixed by construction)
-UNPERTURBED = ("clean",)
+#: the condition of clean maps scored against a reference model's clean map (GALI's goodness factor, eq. 10)
+GOODNESS = "goodness"
+
+#: conditions under which nothing is perturbed: no claim there is about attributional robustness
+UNPERTURBED = ("clean", GOODNESS)
+
+#: similarity metrics against a reference model's map (GALI's AA metrics): not fixed when nothing is perturbed
+REFERENCE_METRICS = ("aa_topk", "aa_kendall", "aa_spearman")
 
 #: display label and multiplier of each metric, applied by :func:`format_value` only
 DISPLAY = {
@@ -154,7 +160,7 @@ class Claim:
         if (self.a, self.side_b_under) == (self.b, self.under):
             raise ValueError(f"claim {self.id!r}: both sides are row {self.a!r} under {self.under!r}; a claim "
                              f"compares two different measurements")
-        if self.metric in SIMILARITY_METRICS and (self.under in UNPERTURBED or self.side_b_under in UNPERTURBED):
+        if self.metric in SIMILARITY_METRICS and self.metric not in REFERENCE_METRICS and self.unperturbed:
             raise ValueError(f"claim {self.id!r}: {self.metric} under an unperturbed condition is its best value "
                              f"by construction; compare it under an attack")
         bounds = METRICS[self.metric].bounds
@@ -173,9 +179,16 @@ class Claim:
         return 1.0 if METRICS[self.metric].higher_is_better else -1.0
 
     @property
+    def unperturbed(self) -> bool:
+        """True when either side is measured without a perturbation (:data:`UNPERTURBED`)."""
+        return self.under in UNPERTURBED or self.side_b_under in UNPERTURBED
+
+    @property
     def attributional(self) -> bool:
-        """A similarity metric under a perturbation other than the random baseline: judged net of it too."""
-        return self.metric in SIMILARITY_METRICS and RANDOM not in (self.under, self.side_b_under)
+        """A similarity metric under a perturbation other than the random baseline: judged net of it too (a
+        claim on unperturbed maps, e.g. GALI's goodness, has no random baseline to subtract)."""
+        return (self.metric in SIMILARITY_METRICS and not self.unperturbed
+                and RANDOM not in (self.under, self.side_b_under))
 
     def statement(self) -> str:
         """The claim in one line, in the book's vocabulary."""

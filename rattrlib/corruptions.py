@@ -15,7 +15,6 @@ Images are N×C×H×W in [0, 1] with C = 1 or 3; every corruption returns the in
 from __future__ import annotations
 
 import io
-import math
 import numbers
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -204,11 +203,11 @@ def corrupt(x: Tensor, name: str, severity: int, generator: Optional[torch.Gener
     return CORRUPTIONS[name](x.detach(), severity, generator)
 
 
-def corruption_accuracy(model: nn.Module, images: Tensor, labels, names: Optional[Iterable[str]] = None,
-                        severities: Sequence[int] = SEVERITIES, generator: Optional[torch.Generator] = None,
-                        batch_size: int = 256) -> pd.DataFrame:
-    """Top-1 accuracy (fraction) under each corruption and severity, as in ART Table 3 (which reports the mean
-    over the five severities per corruption).
+def corruption_correct(model: nn.Module, images: Tensor, labels, names: Optional[Iterable[str]] = None,
+                       severities: Sequence[int] = SEVERITIES, generator: Optional[torch.Generator] = None,
+                       batch_size: int = 256) -> np.ndarray:
+    """Per image, corruption and severity: is the corrupted image still classified correctly? (ART Table 3's
+    per-image outcomes.) A bool array N × len(names) × len(severities).
 
     Args:
         model: N×C×H×W in [0, 1] → logits; run in eval mode (restored after).
@@ -217,37 +216,62 @@ def corruption_accuracy(model: nn.Module, images: Tensor, labels, names: Optiona
         severities: a non-empty subset of 1..5.
         generator: seeds the noise, drawn batch by batch in the order corruption → severity → batch.
         batch_size: images per corrupted batch, moved to the model's device.
-
-    Returns a DataFrame: one row per corruption (index ``corruption``), one column per severity, and ``mean``
-    (over the given severities).
     """
     check_model(model)
     images = _check_corruptible(images, "images")
     labels = check_labels(labels, images.shape[0], images.device)
-    names = list(CORRUPTIONS) if names is None else list(names)
-    if not names:
-        raise ValueError("names must hold at least one corruption")
-    for name in names:
-        check_choice("corruption", name, CORRUPTIONS)
+    names = _check_names(names)
     severities = [_check_severity(s) for s in severities]
     if not severities:
         raise ValueError("severities must hold at least one of 1..5")
     generator = check_generator(generator)
     batch_size = check_int("batch_size", batch_size, 1)
     device = next(model.parameters()).device
-    rows = {}
+    out = np.zeros((images.shape[0], len(names), len(severities)), dtype=bool)
     with torch.no_grad(), eval_mode(model):
-        for name in names:
-            row = {}
-            for severity in severities:
-                correct = 0
-                for xb, yb in zip(images.split(batch_size), labels.split(batch_size)):
+        for i, name in enumerate(names):
+            for j, severity in enumerate(severities):
+                for start in range(0, images.shape[0], batch_size):
+                    xb = images[start:start + batch_size]
                     xc = CORRUPTIONS[name](xb, severity, generator).to(device)
-                    correct += int((model(xc).argmax(1) == yb.to(device)).sum())
-                row[severity] = correct / images.shape[0]
-            row["mean"] = math.fsum(row.values()) / len(severities)
-            rows[name] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "corruption"
-    table.columns.name = "severity"
+                    hit = model(xc).argmax(1) == labels[start:start + batch_size].to(device)
+                    out[start:start + batch_size, i, j] = hit.cpu().numpy()
+    return out
+
+
+def accuracy_table(correct: np.ndarray, names: Optional[Iterable[str]] = None,
+                   severities: Sequence[int] = SEVERITIES) -> pd.DataFrame:
+    """ART Table 3's layout from :func:`corruption_correct`'s array: one row per corruption (index
+    ``corruption``), one column per severity and ``mean`` (over the severities), accuracies as fractions."""
+    names = _check_names(names)
+    severities = list(severities)
+    if correct.ndim != 3 or correct.shape[1:] != (len(names), len(severities)):
+        raise ValueError(f"correct has shape {correct.shape}; expected N × {len(names)} corruptions × "
+                         f"{len(severities)} severities")
+    per_cell = correct.mean(axis=0)
+    table = pd.DataFrame(per_cell, index=pd.Index(names, name="corruption"),
+                         columns=pd.Index(severities, name="severity"))
+    table["mean"] = per_cell.mean(axis=1)
     return table
+
+
+def corruption_accuracy(model: nn.Module, images: Tensor, labels, names: Optional[Iterable[str]] = None,
+                        severities: Sequence[int] = SEVERITIES, generator: Optional[torch.Generator] = None,
+                        batch_size: int = 256) -> pd.DataFrame:
+    """Top-1 accuracy (fraction) under each corruption and severity, as in ART Table 3 (which reports the mean
+    over the five severities per corruption): :func:`accuracy_table` of :func:`corruption_correct` (same
+    arguments). Returns one row per corruption, one column per severity, and ``mean``."""
+    names = _check_names(names)
+    severities = [_check_severity(s) for s in severities]
+    correct = corruption_correct(model, images, labels, names, severities, generator, batch_size)
+    return accuracy_table(correct, names, severities)
+
+
+def _check_names(names: Optional[Iterable[str]]) -> list:
+    """The corruption names (all of :data:`CORRUPTIONS` for None), each checked; at least one."""
+    names = list(CORRUPTIONS) if names is None else list(names)
+    if not names:
+        raise ValueError("names must hold at least one corruption")
+    for name in names:
+        check_choice("corruption", name, CORRUPTIONS)
+    return names

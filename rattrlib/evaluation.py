@@ -34,7 +34,7 @@ from rattrlib.attributions import ATTRIBUTIONS, Saliency, attribution_map, get_a
 from rattrlib.attacks._common import eval_mode
 from rattrlib.attacks.evaluate import mean_ci
 from rattrlib.config import SCALES, check_choice, check_eps, check_int, check_positive, check_range
-from rattrlib.corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy
+from rattrlib.corruptions import CORRUPTIONS, SEVERITIES, accuracy_table, corruption_correct
 from rattrlib.data import ImageDataset, load_dataset
 from rattrlib.metrics import aa_kendall, aa_topk, alignment, box_from_map, box_iou, mask_from_map, mask_iou
 from rattrlib.models import predict
@@ -317,24 +317,26 @@ def adversarial_accuracy_config(config, attack: str = "pgd", attack_kwargs: Opti
 
 def corruption_accuracy_zoo(dataset: str, method: str, *, n: Optional[int] = 1000, scale: str = "cpu",
                             seed: int = 0, device: str = "auto", cache: Optional[ResultsCache] = None,
-                            progress: bool = True, overrides: Optional[dict] = None) -> pd.DataFrame:
-    """ART Table 3 for a zoo model, cached: :func:`rattrlib.corruptions.corruption_accuracy` (every corruption
-    and severity, noise seeded with ``seed``) on ``n`` stratified test images (None: all). Returns its DataFrame:
-    one row per corruption, one column per severity and ``mean`` (fractions)."""
+                            progress: bool = True, overrides: Optional[dict] = None, per_image: bool = False):
+    """ART Table 3 for a zoo model, cached: :func:`rattrlib.corruptions.corruption_correct` (every corruption
+    and severity, noise seeded with ``seed``) on ``n`` stratified test images (None: all). Returns its table
+    (:func:`rattrlib.corruptions.accuracy_table`: one row per corruption, one column per severity and ``mean``,
+    fractions), or with ``per_image`` the bool array n × corruptions × severities (the claims engine's input)."""
     if n is not None:
         check_int("n", n, 1)
     config = zoo_config(dataset, method, scale, seed=seed, overrides=overrides)
     cache = cache or ResultsCache()
 
-    def compute() -> pd.DataFrame:
+    def compute() -> np.ndarray:
         model, _ = get_model(dataset, method, scale, seed=seed, device=device, progress=progress, cache=cache,
                              overrides=overrides)
         data = load_dataset(dataset, "test").subset(n, seed=seed)
-        return corruption_accuracy(model, data.images, data.labels, generator=torch.Generator().manual_seed(seed))
+        return corruption_correct(model, data.images, data.labels, generator=torch.Generator().manual_seed(seed))
 
     key = {"model": config, "n": n, "corruptions": list(CORRUPTIONS), "severities": list(SEVERITIES),
            "version": EVALUATION_VERSION}
-    return cache.get_or_compute("corruption_accuracy", key, compute, seed=seed, dataset=dataset)
+    correct = cache.get_or_compute("corruption_correct", key, compute, seed=seed, dataset=dataset)
+    return correct if per_image else accuracy_table(correct)
 
 
 def _cached_adversarial_correct(config, load_model, attack: str, attack_kwargs: Optional[dict], *,

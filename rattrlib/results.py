@@ -56,7 +56,6 @@ EVALUATION_CODE = MODEL_CODE + ("corruptions.py", "evaluation.py", "sweeps.py", 
 CODE = {"dataset": ("data", "config.py"), "model": MODEL_CODE, "checkpoint": MODEL_CODE,
         "training_cost": MODEL_CODE,
         # kinds computed by chapter code (tests/test_results.py checks that every kind's code is covered)
-        "corruption_correct": EVALUATION_CODE + ("chapters/art.py",),
         "clean_correct": EVALUATION_CODE + ("chapters/ssr.py",),
         "ssr_lambda_max": EVALUATION_CODE + ("chapters/ssr.py",),
         "leaderboard": EVALUATION_CODE + ("leaderboard.py", "claims.py"),

@@ -406,46 +406,44 @@ def _transfer_scores(model: nn.Module, x: Tensor, x_adv: Tensor, label: Tensor, 
     return {c: np.concatenate(v) if v else np.zeros(0) for c, v in out.items()}
 
 
-def transfer_grid(model: nn.Module, images: Tensor, labels, attacks: Mapping[str, AttackFactoryType], source: str,
-                  targets: Sequence[str], eps_list: Sequence[float], k: int, *,
-                  attribution_kwargs: Optional[Mapping[str, dict]] = None, metrics: Sequence[str] = SSR_METRICS,
-                  cache: Optional[ResultsCache] = None, seed: int = 0, batch_size: int = 32,
-                  confidence: float = 0.95, dataset: str = "custom", progress: bool = False) -> pd.DataFrame:
-    """SSR Experiment III (§5.3, Fig. 5b): perturbations found against ``source`` scored on other maps.
+def transfer_scores(model: nn.Module, images: Tensor, labels, attacks: Mapping[str, AttackFactoryType], source: str,
+                    targets: Sequence[str], eps_list: Sequence[float], k: int, *,
+                    attribution_kwargs: Optional[Mapping[str, dict]] = None, cache: Optional[ResultsCache] = None,
+                    seed: int = 0, batch_size: int = 32, confidence: float = 0.95, dataset: str = "custom",
+                    progress: bool = False) -> dict:
+    """SSR Experiment III (§5.3, Fig. 5b), per image: perturbations found against ``source`` scored on other maps.
 
     For each attack and ε, the attack on ``source`` is run exactly as in :func:`attack_grid` (the same cell and
     cache entry), then for every attribution in ``targets`` the maps of the clean images and of the kept
     adversarial images are computed with that attribution (``attribution_kwargs[target]``), for the attacked
-    class, and compared with the same metrics at top-``k``. Images where the source attack failed score as
-    their clean map. Stochastic targets (SmoothGrad, Uniform Gradient, GradSHAP) use the same noise draws for
-    the clean and the attacked image (common random numbers, a generator seeded from ``seed`` per batch,
-    replacing any generator given), so the score measures the perturbation, not the Monte-Carlo noise.
+    class, and compared with every metric of :data:`SCORE_FUNCTIONS` at top-``k``. Images where the source attack
+    failed score as their clean map. Stochastic targets (SmoothGrad, Uniform Gradient, GradSHAP) use the same
+    noise draws for the clean and the attacked image (common random numbers, a generator seeded from ``seed`` per
+    batch, replacing any generator given), so the score measures the perturbation, not the Monte-Carlo noise.
 
-    With ``target == source`` and a deterministic attribution (saliency, IG) the rows equal
+    With ``target == source`` and a deterministic attribution (saliency, IG) the scores equal
     :func:`attack_grid`'s; for a stochastic source they differ slightly, because the direct evaluation draws
     independent noise for the clean and the attacked map.
 
-    Returns a tidy frame, columns :data:`TRANSFER_COLUMNS` (``attribution`` = the target; ``n_attacked`` and
-    ``success_rate`` are the source attack's). Arguments otherwise as in :func:`attack_grid`; the transfer
-    scores of each (cell, target) are cached too.
+    Returns ``{(attack, eps, target): {"cell": the source attack's GridCell, metric: per-image array over the
+    attacked images (positions ``cell.attacked``)}}``; the scores of each (cell, target) are cached.
+    Arguments otherwise as in :func:`attack_grid`.
     """
     images, labels, k = _check_common(model, images, labels, k, batch_size, confidence)
     attacks = _check_attacks(attacks)
     (source,) = _check_attributions([source], "source")
     targets = _check_attributions(targets, "targets")
     eps_list = check_eps_list(eps_list)
-    metrics = _check_metrics(metrics)
     kwargs = _check_attribution_kwargs(attribution_kwargs, tuple(dict.fromkeys((source, *targets))))
     built = {(a, eps): _build(factory, model, a, source, kwargs.get(source, {}), eps, seed, k)
              for a, factory in attacks.items() for eps in eps_list}
     fingerprints = (model_fingerprint(model), data_fingerprint(images, labels))
 
-    rows = []
-    for (a, eps), attack in tqdm(built.items(), desc="transfer grid", disable=not progress):
+    out = {}
+    for (a, eps), attack in tqdm(built.items(), desc="transfer scores", disable=not progress):
         cell = _run_cell(model, images, labels, attack, a, source, eps, k, cache=cache, seed=seed,
                          batch_size=batch_size, confidence=confidence, dataset=dataset, progress=False,
                          fingerprints=fingerprints)
-        s = cell.summary.iloc[0]
         x_clean = images[torch.as_tensor(cell.attacked, dtype=torch.long, device=images.device)]
         for target in targets:
             key = {"kind": "transfer", "version": SWEEP_VERSION, "cell": cell.key, "target": target,
@@ -457,11 +455,42 @@ def transfer_grid(model: nn.Module, images: Tensor, labels, attacks: Mapping[str
 
             scores = compute() if cache is None else cache.get_or_compute("transfer", key, compute, seed=seed,
                                                                           dataset=dataset)
-            for m in metrics:
-                mean, low, high, n = mean_ci(scores[m], confidence)
-                rows.append({"attack": a, "source": source, "attribution": target, "eps": eps, "metric": m,
-                             "mean": mean, "ci_low": low, "ci_high": high, "n": n,
-                             "n_attacked": int(s["n_attacked"]), "success_rate": float(s["success_rate"])})
+            out[(a, eps, target)] = {"cell": cell, **scores}
+    return out
+
+
+def transfer_grid(model: nn.Module, images: Tensor, labels, attacks: Mapping[str, AttackFactoryType], source: str,
+                  targets: Sequence[str], eps_list: Sequence[float], k: int, *,
+                  attribution_kwargs: Optional[Mapping[str, dict]] = None, metrics: Sequence[str] = SSR_METRICS,
+                  cache: Optional[ResultsCache] = None, seed: int = 0, batch_size: int = 32,
+                  confidence: float = 0.95, dataset: str = "custom", progress: bool = False) -> pd.DataFrame:
+    """SSR Experiment III (§5.3, Fig. 5b): :func:`transfer_scores` summarised per (attack, ε, target, metric).
+
+    Returns a tidy frame, columns :data:`TRANSFER_COLUMNS` (``attribution`` = the target; ``n_attacked`` and
+    ``success_rate`` are the source attack's): each metric's mean over the attacked images with its
+    ``confidence`` interval. Arguments as in :func:`transfer_scores` plus ``metrics`` (names in
+    :data:`SCORE_FUNCTIONS`).
+    """
+    metrics = _check_metrics(metrics)
+    scores = transfer_scores(model, images, labels, attacks, source, targets, eps_list, k,
+                             attribution_kwargs=attribution_kwargs, cache=cache, seed=seed, batch_size=batch_size,
+                             confidence=confidence, dataset=dataset, progress=progress)
+    return summarise_transfer(scores, source, metrics, confidence)
+
+
+def summarise_transfer(scores: dict, source: str, metrics: Sequence[str] = SSR_METRICS,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`transfer_scores`'s per-image scores as :func:`transfer_grid`'s frame (columns
+    :data:`TRANSFER_COLUMNS`): each metric's mean over the attacked images with its ``confidence`` interval."""
+    metrics = _check_metrics(metrics)
+    rows = []
+    for (a, eps, target), per_image in scores.items():
+        s = per_image["cell"].summary.iloc[0]
+        for m in metrics:
+            mean, low, high, n = mean_ci(per_image[m], confidence)
+            rows.append({"attack": a, "source": source, "attribution": target, "eps": eps, "metric": m,
+                         "mean": mean, "ci_low": low, "ci_high": high, "n": n,
+                         "n_attacked": int(s["n_attacked"]), "success_rate": float(s["success_rate"])})
     return pd.DataFrame(rows, columns=list(TRANSFER_COLUMNS))
 
 
@@ -520,4 +549,5 @@ def log_auc_table(frame: pd.DataFrame, *, value: str = "mean", index: Optional[s
 
 __all__ = ["ATTRIBUTION_ATTACKS", "AttackFactory", "GRID_COLUMNS", "GridCell", "SCORE_FUNCTIONS", "SSR_EPS",
            "SSR_METRICS", "SWEEP_VERSION", "TRANSFER_COLUMNS", "VALUE_COLUMNS", "attack_cell", "attack_factory",
-           "attack_grid", "check_eps_list", "log_auc_table", "transfer_grid"]
+           "attack_grid", "check_eps_list", "log_auc_table", "summarise_transfer", "transfer_grid",
+           "transfer_scores"]

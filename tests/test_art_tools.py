@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rattrlib.data import ImageDataset, load_dataset
-from rattrlib.corruptions import corruption_accuracy
+from rattrlib.corruptions import CORRUPTIONS, SEVERITIES, corruption_accuracy
 from rattrlib.evaluation import (adversarial_accuracy_zoo, attack_zoo_model, corruption_accuracy_zoo,
                                  evaluate_localisation, gradient_alignment, ifia_protocol)
 from rattrlib.explorer import IFIAExplorer
@@ -80,11 +80,17 @@ def test_corruption_accuracy_zoo_is_table_3_on_the_seeded_subset_and_is_cached(t
     subset = load_dataset("tiny", "test").subset(16, seed=0)
     direct = corruption_accuracy(model, subset.images, subset.labels, generator=torch.Generator().manual_seed(0))
     pd.testing.assert_frame_equal(frame, direct)
-    assert len(list((tiny_zoo / "results" / "corruption_accuracy").glob("*.pt"))) == 1
+    assert len(list((tiny_zoo / "results" / "corruption_correct").glob("*.pt"))) == 1
     again = corruption_accuracy_zoo("tiny", "natural", n=16, scale="smoke", device="cpu", progress=False)
     pd.testing.assert_frame_equal(again, frame)
+    # per image: the claims engine's input, from the same cache record (no second evaluation)
+    correct = corruption_accuracy_zoo("tiny", "natural", n=16, scale="smoke", device="cpu", progress=False,
+                                      per_image=True)
+    assert correct.shape == (16, len(CORRUPTIONS), len(SEVERITIES)) and correct.dtype == bool
+    np.testing.assert_allclose(correct.mean(axis=0), frame[list(SEVERITIES)].to_numpy())
+    assert len(list((tiny_zoo / "results" / "corruption_correct").glob("*.pt"))) == 1
     corruption_accuracy_zoo("tiny", "natural", n=8, scale="smoke", device="cpu", progress=False)
-    assert len(list((tiny_zoo / "results" / "corruption_accuracy").glob("*.pt"))) == 2   # n is in the key
+    assert len(list((tiny_zoo / "results" / "corruption_correct").glob("*.pt"))) == 2   # n is in the key
     with pytest.raises(ValueError, match="n=0 must be >= 1"):
         corruption_accuracy_zoo("tiny", "natural", n=0, scale="smoke")
 

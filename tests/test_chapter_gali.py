@@ -10,7 +10,7 @@ import torch
 
 from rattrlib.chapters import gali
 from rattrlib.chapters._common import indexed_summary, mean_spread
-from rattrlib.claims import RANDOM, Measurements, judge_all
+from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.metrics import aa_kendall, aa_topk, topk_intersection
 from scipy.stats import kendalltau, spearmanr
 
@@ -183,14 +183,14 @@ def test_goodness_claim_compares_clean_maps_and_is_not_netted_against_random_noi
                                 "random": _Report([True] * 8, clean, clean + 0.01, 10)})()
             gali.measure_aa(measurements, ev, ref, row, seed, "fashion_mnist")
     (claim,) = gali.table3_claims("fashion_mnist")
-    assert isinstance(claim, gali.GoodnessClaim) and claim.under == gali.GOODNESS and not claim.attributional
+    assert claim.under == gali.GOODNESS and claim.unperturbed and not claim.attributional
     assert "79.41 vs RAR 74.10" in claim.margin_reason
     (verdict,) = judge_all([claim], measurements, n_boot=200)
     assert verdict.verdict == "holds" and verdict.net_verdict is None
     assert verdict.mean_a > verdict.mean_b and verdict.n_seeds == 3
     # the same data with the rows swapped: the ordering is reversed
-    swapped = gali.GoodnessClaim("swapped", "GALI", "Table 3", claim.says, "aa_topk", "RAR", gali.RAR_REG,
-                                 gali.GOODNESS, dataset="fashion_mnist", margin_reason="test")
+    swapped = Claim("swapped", "GALI", "Table 3", claim.says, "aa_topk", "RAR", gali.RAR_REG, gali.GOODNESS,
+                    dataset="fashion_mnist", margin_reason="test")
     assert judge_all([swapped], measurements, n_boot=200)[0].verdict == "does not hold"
 
 

@@ -42,9 +42,18 @@ def test_same_row_under_two_conditions_is_a_valid_claim():
     assert c.side_b_under == "random" and not c.attributional
 
 
-def test_similarity_metric_without_a_perturbation_is_refused_as_fixed_by_construction():
+@pytest.mark.parametrize("under", ["clean", "goodness"])
+def test_similarity_metric_without_a_perturbation_is_refused_as_fixed_by_construction(under):
     with pytest.raises(ValueError, match="by construction"):
-        claim(under="clean")
+        claim(under=under)
+
+
+@pytest.mark.parametrize("under", ["clean", "goodness"])
+def test_reference_metric_on_unperturbed_maps_is_a_claim_but_not_about_attributional_robustness(under):
+    # GALI's goodness: two models' clean maps against a third model's map; not fixed, and no random row applies
+    c = claim(metric="aa_topk", under=under)
+    assert c.unperturbed and not c.attributional
+    assert claim(metric="aa_topk").attributional  # the same metric under an attack is judged net of random too
 
 
 def test_margin_spanning_the_metric_range_is_refused():

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from rattrlib.corruptions import CORRUPTIONS, SEVERITY_CONSTANTS, corrupt, corruption_accuracy
+from rattrlib.corruptions import (CORRUPTIONS, SEVERITY_CONSTANTS, accuracy_table, corrupt, corruption_accuracy,
+                                  corruption_correct)
 
 NOISES = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 
@@ -138,6 +139,31 @@ def test_corruption_accuracy_table():
     pd.testing.assert_frame_equal(table, again)
     part = corruption_accuracy(model, x, y, names=["contrast"], severities=(1, 5))
     assert list(part.columns) == [1, 5, "mean"] and list(part.index) == ["contrast"]
+
+
+def test_corruption_correct_is_the_per_image_outcome_of_a_hand_written_loop():
+    # oracle: corrupt image by image with the noise drawn in the documented order (corruption → severity →
+    # batch), classify, compare; the table is its mean over images
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(12) % 2
+    x = 0.3 * torch.rand(12, 1, 32, 32, generator=g)
+    x[y == 0, :, :, :16] += 0.002  # a margin small enough for the noise to flip some images
+    x[y == 1, :, :, 16:] += 0.002
+    model, names, severities = BrightSide(), ["gaussian_noise", "contrast"], (2, 5)
+    correct = corruption_correct(model, x, y, names, severities, torch.Generator().manual_seed(3), batch_size=5)
+    assert correct.shape == (12, 2, 2) and correct.dtype == bool
+    oracle = torch.Generator().manual_seed(3)
+    for i, name in enumerate(names):
+        for j, severity in enumerate(severities):
+            for start in range(0, 12, 5):
+                xc = corrupt(x[start:start + 5], name, severity, oracle)
+                expected = (model(xc).argmax(1) == y[start:start + 5]).numpy()
+                assert (correct[start:start + 5, i, j] == expected).all()
+    table = accuracy_table(correct, names, severities)
+    np.testing.assert_allclose(table[[2, 5]].to_numpy(), correct.mean(axis=0))
+    assert not correct.all() and correct.any()  # the noise at severity 5 costs some images, not all
+    with pytest.raises(ValueError, match="shape"):
+        accuracy_table(correct, ["contrast"], severities)
 
 
 def test_bad_arguments_raise():

@@ -16,7 +16,7 @@ from rattrlib.attacks import evaluate_attributional_robustness, get_attack
 from rattrlib.metrics import log_auc
 from rattrlib.results import ResultsCache
 from rattrlib.sweeps import (GRID_COLUMNS, SSR_METRICS, TRANSFER_COLUMNS, attack_cell, attack_factory, attack_grid,
-                             check_eps_list, log_auc_table, transfer_grid)
+                             check_eps_list, log_auc_table, summarise_transfer, transfer_grid, transfer_scores)
 
 EPS = [0.02, 0.05, 0.1]
 K = 10
@@ -168,6 +168,26 @@ def test_transfer_to_the_source_attribution_reproduces_the_direct_scores(trained
     moved = frame[(frame["eps"] == 0.1) & (frame["metric"] == "cosine_distance")]
     assert (moved["mean"] > 0).all()
     assert len(log_auc_table(frame)) == len(targets) * len(SSR_METRICS)
+
+
+def test_transfer_scores_are_the_per_image_values_behind_the_grid(trained):
+    model, x, y = trained
+    attacks = {"top-k": ATTACKS["top-k"], "random": attack_factory("random_sign")}
+    scores = transfer_scores(model, x, y, attacks, "saliency", ["saliency", "integrated_gradients"], EPS, K,
+                             attribution_kwargs=IG)
+    assert set(scores) == {(a, e, t) for a in attacks for e in EPS for t in ("saliency", "integrated_gradients")}
+    for (a, e, t), per_image in scores.items():
+        cell = per_image["cell"]
+        assert cell.eps == e and all(len(per_image[m]) == len(cell.attacked) for m in SSR_METRICS)
+        if t == "saliency":  # the source map: the attack cell's own per-image scores
+            for m in SSR_METRICS:
+                np.testing.assert_allclose(per_image[m], cell.per_image.loc[cell.attacked, m].to_numpy(),
+                                           rtol=1e-6, atol=1e-9)
+    frame = summarise_transfer(scores, "saliency")
+    row = frame[(frame["attack"] == "top-k") & (frame["eps"] == EPS[-1])
+                & (frame["attribution"] == "integrated_gradients") & (frame["metric"] == SSR_METRICS[0])]
+    assert len(row) == 1 and float(row["mean"].iloc[0]) == pytest.approx(
+        float(np.mean(scores[("top-k", EPS[-1], "integrated_gradients")][SSR_METRICS[0]])))
 
 
 def test_cells_are_cached_and_reused(trained, tmp_path):

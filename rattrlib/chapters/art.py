@@ -29,11 +29,10 @@ from IPython.display import Markdown
 
 from rattrlib.claims import RANDOM, Claim, Measurements, check_claims, claims_table, judge_all
 from rattrlib.chapters._common import budget_sentence, display_scale, mean_spread, publish_verdicts
-from rattrlib.corruptions import CORRUPTIONS, SEVERITIES
+from rattrlib.corruptions import CORRUPTIONS
 from rattrlib.data import load_dataset
-from rattrlib.evaluation import (IFIAProtocol, adversarial_accuracy_zoo, attack_zoo_model, evaluate_zoo_model,
-                                 gradient_alignment, ifia_protocol, localise_zoo_model, report_measurements)
-from rattrlib.models import predict
+from rattrlib.evaluation import (IFIAProtocol, adversarial_accuracy_zoo, attack_zoo_model, corruption_accuracy_zoo,
+                                 evaluate_zoo_model, gradient_alignment, ifia_protocol, localise_zoo_model, report_measurements)
 from rattrlib.published import art_table
 from rattrlib.results import ResultsCache
 from rattrlib.settings import (ChapterSettings, choice, int_check, optional, real_check, sequence_of, setting)
@@ -455,25 +454,9 @@ class ARTChapter:
     def corruption_correct(self, row: str) -> np.ndarray:
         """Per image, corruption and severity: still classified correctly? (bool n × corruptions × severities;
         :data:`rattrlib.corruptions.CORRUPTIONS`, noise seeded with the first seed), cached."""
-        s, seed = self.settings, self.first
-        config = zoo_config(s.dataset, MODELS[row], s.scale, seed=seed, overrides=s.overrides(row))
-
-        def compute() -> np.ndarray:
-            model, _ = get_model(s.dataset, MODELS[row], progress=False, **self._zoo(row, seed))
-            data = load_dataset(s.dataset, "test").subset(images(s.n_corrupt), seed=seed)
-            generator = torch.Generator().manual_seed(seed)
-            out = np.zeros((len(data), len(CORRUPTIONS), len(SEVERITIES)), dtype=bool)
-            with torch.no_grad():
-                for i, corrupt in enumerate(CORRUPTIONS.values()):
-                    for j, severity in enumerate(SEVERITIES):
-                        for start in range(0, len(data), 256):
-                            x = corrupt(data.images[start:start + 256], severity, generator)
-                            out[start:start + 256, i, j] = (predict(model, x) == data.labels[start:start + 256]).numpy()
-            return out
-
-        key = {"model": config, "n": images(s.n_corrupt), "corruptions": list(CORRUPTIONS),
-               "severities": list(SEVERITIES), "per_image": True}
-        return self.cache.get_or_compute("corruption_correct", key, compute, seed=seed, dataset=s.dataset)
+        return corruption_accuracy_zoo(self.settings.dataset, MODELS[row], n=images(self.settings.n_corrupt),
+                                       progress=False, cache=self.cache, per_image=True,
+                                       **self._zoo(row, self.first))
 
     def table3(self) -> pd.DataFrame:
         """ART Table 3: accuracy (%) per corruption (mean over the five severities), paper | ours, first seed;

@@ -30,7 +30,7 @@ import torch
 
 from rattrlib.chapters._common import (PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label, declared_claims,
                                       display_scale, indexed_summary, mean_spread, publish_verdicts)
-from rattrlib.claims import RANDOM, Claim, Measurements, format_value, judge_all
+from rattrlib.claims import GOODNESS, RANDOM, Claim, Measurements, format_value, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
 from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model, object_masks, reference_maps
@@ -59,10 +59,8 @@ APPENDIX_NAMES = {AT_REG: "AT+Regularizer", RAR_REG: "RAR+Regularizer", "RAR": "
 
 #: the AA metrics (GALI eq. 10, 11, 12) → the functions that compute them per image
 AA_METRICS = {"aa_topk": aa_topk, "aa_kendall": aa_kendall, "aa_spearman": aa_spearman}
-#: condition under which the unattacked AA values are stored: the clean map on both sides, so similarity 1 and the
-#: value is the goodness factor alone (GALI Table 3) — a comparison of two models' maps with a reference, which
-#: nothing perturbs (so no random baseline applies)
-GOODNESS = "goodness"
+#: the condition under which the unattacked AA values are stored (:data:`rattrlib.claims.GOODNESS`): the clean
+#: map on both sides, so similarity 1 and the value is the goodness factor alone (GALI Table 3)
 
 
 def trades_key(dataset: str) -> str:
@@ -242,27 +240,17 @@ def table1_claims(dataset: str) -> tuple:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class GoodnessClaim(Claim):
-    """A claim on the goodness factor alone (GALI Table 3): two models' clean maps against one reference map.
-    Nothing is perturbed, so it is not judged net of a random baseline (there is none to subtract)."""
-
-    @property
-    def attributional(self) -> bool:
-        return False
-
-
 def table3_claims(dataset: str) -> tuple:
     """GALI Table 3 (goodness of the clean map against the AT model's): RAR-start + Regularizer's against RAR's,
     on Top-K. As in GALI, the reference is the regulariser's own teacher, so the claim asks whether the training
     objective was met (the Table 4 claims, against a TRADES model it never saw, are the informative ones).
     AT-start + Regularizer is not claimed against RAR: it starts from the reference model itself, so a short
     fine-tune keeps its goodness near 1 by construction."""
-    return (GoodnessClaim(f"gali.{dataset}.rarreg_goodness_vs_rar", PAPER, "§6; Table 3", SAYS_GOODNESS, "aa_topk",
-                          RAR_REG, "RAR", GOODNESS, dataset=dataset,
-                          margin_reason=ORDERING + " (the reference is the regulariser's own teacher, as in GALI: "
-                          "this measures its objective; Table 4 is the test on an unseen reference)"
-                          + _numbers(dataset, RAR_REG, "RAR", "goodness_topk", "Table 3")),)
+    return (Claim(f"gali.{dataset}.rarreg_goodness_vs_rar", PAPER, "§6; Table 3", SAYS_GOODNESS, "aa_topk",
+                  RAR_REG, "RAR", GOODNESS, dataset=dataset,
+                  margin_reason=ORDERING + " (the reference is the regulariser's own teacher, as in GALI: "
+                  "this measures its objective; Table 4 is the test on an unseen reference)"
+                  + _numbers(dataset, RAR_REG, "RAR", "goodness_topk", "Table 3")),)
 
 
 def table4_claims(dataset: str) -> tuple:
@@ -717,6 +705,6 @@ def evaluate(settings: GALISettings, progress: bool = False) -> GALIResult:
 
 __all__ = ["AA_METRICS", "CLAIMS", "MIN_FINE_TUNE_EPOCHS", "compares_with_start", "fine_tune_epochs",
            "fine_tune_too_short", "GALIResult", "GALISettings", "GALI_DATASETS", "PAPER_IMAGES", "ROWS", "TOPK",
-           "GoodnessClaim", "aa_values", "evaluate", "measure_aa", "object_key", "row_overrides", "sweep_claims",
+           "aa_values", "evaluate", "measure_aa", "object_key", "row_overrides", "sweep_claims",
            "sweep_key", "sweep_row", "table1_claims", "table3_claims", "table4_claims", "table5_claims", "table_keys",
            "trades_key"]

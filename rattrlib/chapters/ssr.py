@@ -339,47 +339,27 @@ def experiment2(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
         results.test.setdefault(f"exp2 {seed}", data)
 
 
-def _transfer_per_image(model, data, settings, seed, dataset, cache) -> dict:
-    """{(attack, target): {metric: per-image array over the attacked images}, ids}: the cached scores of
-    :func:`rattrlib.sweeps.transfer_grid` (which reports only their means; see the module's report)."""
-    x, y = data.images, data.labels
-    kwargs = settings.attribution_kwargs()
-    grid = sweeps.transfer_grid(model, x, y, settings.attacks(), "saliency", ATTRIBUTIONS, settings.eps_list,
-                                settings.top_k(x), attribution_kwargs=kwargs, cache=cache, seed=seed, dataset=dataset)
-    out = {}
-    for a, factory in settings.attacks().items():
-        for e in settings.eps_list:
-            cell = attack_cell(model, x, y, factory, "saliency", e, settings.top_k(x), name=a,
-                               attribution_kwargs=kwargs["saliency"] if "saliency" in kwargs else {}, cache=cache,
-                               seed=seed, dataset=dataset)
-            x_clean = x[torch.as_tensor(cell.attacked, dtype=torch.long)]
-            for target in ATTRIBUTIONS:
-                key = {"kind": "transfer", "version": sweeps.SWEEP_VERSION, "cell": cell.key, "target": target,
-                       "target_kwargs": sweeps._jsonable(kwargs.get(target, {})), "k": settings.top_k(x),
-                       "batch_size": 32}
-                scores = cache.get_or_compute("transfer", key, lambda t=target: sweeps._transfer_scores(
-                    model, x_clean, cell.x_adv, cell.label, cell.success, t, kwargs.get(t, {}), settings.top_k(x),
-                    seed, 32), seed=seed, dataset=dataset)
-                out.setdefault((a, target), []).append((cell.attacked, scores))
-    return out, grid
-
-
 def experiment3(settings: SSRSettings, results: SSRResults, cache: ResultsCache) -> None:
-    """§5.3: the attacks (and the random baseline) against the natural model's saliency map, scored on every map."""
+    """§5.3: the attacks (and the random baseline) against the natural model's saliency map, scored on every map;
+    per image, each curve over ε is reduced to its log-AUC for the claims."""
     d = settings.datasets[0]
     grids = []
     for seed in settings.seeds:
         model = _natural(settings, d, seed)
         data = load_dataset(d, "test").subset(settings.n_eval, seed=seed)
-        scores, grid = _transfer_per_image(model, data, settings, seed, d, cache)
-        grids.append(grid.assign(seed=seed))
-        for (attack, target), per_eps in scores.items():
-            ids = per_eps[0][0]
-            for metric in SSR_METRICS:
-                values = np.stack([s[metric] for _, s in per_eps])
-                results.measurements.add(target, UNDER[attack], metric, seed, per_image_log_auc(settings.eps_list,
-                                                                                               values),
-                                         dataset=exp3_label(d), images=ids)
+        scores = sweeps.transfer_scores(model, data.images, data.labels, settings.attacks(), "saliency",
+                                        ATTRIBUTIONS, settings.eps_list, settings.top_k(data.images),
+                                        attribution_kwargs=settings.attribution_kwargs(), cache=cache, seed=seed,
+                                        dataset=d)
+        grids.append(sweeps.summarise_transfer(scores, "saliency").assign(seed=seed))
+        for attack in settings.attacks():
+            for target in ATTRIBUTIONS:
+                per_eps = [scores[(attack, e, target)] for e in settings.eps_list]
+                for metric in SSR_METRICS:
+                    values = np.stack([s[metric] for s in per_eps])
+                    results.measurements.add(target, UNDER[attack], metric, seed,
+                                             per_image_log_auc(settings.eps_list, values),
+                                             dataset=exp3_label(d), images=per_eps[0]["cell"].attacked)
     results.transfer = pd.concat(grids, ignore_index=True)
 
 

@@ -26,9 +26,7 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +39,7 @@ from rattrlib.precision import cpu_has_bf16_units
 from rattrlib.train import train_cached
 from rattrlib.zoo import ZOO_METHODS, eval_pgd, get_model, zoo_config
 
+from _machine import machine_info
 from bench_train_methods import seconds_per_batch  # the same timed step, with a precision
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -144,16 +143,13 @@ def main() -> None:
     if args.quick:
         args.batches, args.n_ifia, args.ifia_steps, args.seeds = 1, 8, 2, [0]
     torch.set_num_threads(2)
-    load = os.getloadavg()[0]
-    result = {"benchmark": "bf16 autocast vs fp32 on the CPU's matrix units",
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "machine": platform.machine(), "args": vars(args)}
+    result = {"benchmark": "bf16 autocast vs fp32 on the CPU's matrix units", **machine_info(), "args": vars(args)}
 
     def save(part_name: str, part: dict) -> None:
         if args.quick:
             return
         result[part_name] = part
-        result["load_average_1min"] = {"start": load, "end": os.getloadavg()[0]}
+        result["load_average_1min_end"] = os.getloadavg()[0]
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / "precision.json"
         old = json.loads(path.read_text()) if path.exists() else {}

@@ -88,58 +88,46 @@ def test_build_stamp_changes_with_notebook_and_parameters(tmp_path):
     assert build.source_digest(notebook, {"scale": "cpu"}) != base
 
 
-def assert_rejected_before(tmp_path, chapter, cases, markers):
-    """Each (bad parameters, message) of ``cases`` makes ``chapter`` at smoke scale raise with ``message``, and no
-    cell whose source holds one of ``markers`` (import cells aside) has run: bad input fails before compute."""
-    for bad, message in cases:
-        out = tmp_path / f"{chapter}.ipynb"
-        with pytest.raises(papermill.PapermillExecutionError) as err:
-            papermill.execute_notebook(str(ROOT / "notebooks" / f"{chapter}.ipynb"), str(out),
-                                       parameters={"scale": "smoke", **bad}, progress_bar=False,
-                                       cwd=str(ROOT / "notebooks"))
-        assert message in str(err.value)
-        executed = json.loads(out.read_text())
-        sources = ["".join(c["source"]) for c in executed["cells"]]
-        guarded = [c for c, src in zip(executed["cells"], sources)
-                   if any(m in src for m in markers) and "import" not in src]
-        assert guarded and all(c.get("execution_count") is None for c in guarded)
+def assert_rejected_before(tmp_path, chapter, bad, message, markers):
+    """``chapter`` at smoke scale with the ``bad`` parameters raises with ``message``, and no cell whose source holds
+    one of ``markers`` (import cells aside) has run: bad input fails before compute."""
+    out = tmp_path / f"{chapter}.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(ROOT / "notebooks" / f"{chapter}.ipynb"), str(out),
+                                   parameters={"scale": "smoke", **bad}, progress_bar=False,
+                                   cwd=str(ROOT / "notebooks"))
+    assert message in str(err.value)
+    executed = json.loads(out.read_text())
+    sources = ["".join(c["source"]) for c in executed["cells"]]
+    guarded = [c for c, src in zip(executed["cells"], sources)
+               if any(m in src for m in markers) and "import" not in src]
+    assert guarded and all(c.get("execution_count") is None for c in guarded)
 
 
-def test_rar_chapter_rejects_bad_parameters_before_training(tmp_path):
-    assert_rejected_before(tmp_path, "02_rar", [
+# Each chapter's settings class, the cells that compute, and bad parameters with the message naming them. The
+# settings dataclass judges every case (fast); the first case of each also runs through the executed notebook,
+# which shows that the chapter fails before any compute cell.
+REJECTED = {
+    "02_rar": ("rar", "RARSettings", ["rar.evaluate("], [
         ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"), ({"eps": 2.0}, "eps"),
         ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"), ({"k": 1000}, "k=1000"),
-        ({"seeds": [0, 0]}, "repeats a seed")], ["rar.evaluate("])
-
-
-def test_gali_chapter_rejects_bad_parameters_before_training(tmp_path):
-    assert_rejected_before(tmp_path, "03_gali", [
+        ({"seeds": [0, 0]}, "repeats a seed")]),
+    "03_gali": ("gali", "GALISettings", ["gali.evaluate("], [
         ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"), ({"eps": 2.0}, "eps=2.0"),
         ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"), ({"k_mnist": 1000}, "k_mnist=1000"),
         ({"lams": [0.0, -1.0]}, "lams[1]=-1.0"), ({"sweep_dataset": "nope"}, "sweep_dataset='nope' is not valid"),
-        ({"seeds": [0, 0]}, "repeats a seed")], ["gali.evaluate("])
-
-
-def test_art_chapter_rejects_bad_parameters_before_training(tmp_path):
-    assert_rejected_before(tmp_path, "04_art", [
+        ({"seeds": [0, 0]}, "repeats a seed")]),
+    "04_art": ("art", "ARTSettings", ["chapter.table1("], [
         ({"dataset": "nope"}, "dataset='nope' is not valid"), ({"eps": 2.0}, "eps"),
         ({"betas": [10.0, -1.0]}, "betas[1]=-1.0"), ({"loc_dataset": "mnist"}, "loc_dataset='mnist'"),
-        ({"seeds": [0, 0]}, "repeats a seed"), ({"lams": 0.5}, "lams=0.5 must be a list")],
-        ["chapter.table1("])
-
-
-def test_ssr_chapter_rejects_bad_parameters_before_any_model(tmp_path):
-    assert_rejected_before(tmp_path, "05_ssr", [
+        ({"seeds": [0, 0]}, "repeats a seed"), ({"lams": 0.5}, "lams=0.5 must be a list")]),
+    "05_ssr": ("ssr", "SSRSettings", ["ssr.evaluate("], [
         ({"datasets": ["fashion_mnist", "nope"]}, "datasets[1]='nope' is not valid"),
         ({"exp2_dataset": "nope"}, "exp2_dataset='nope' is not valid"),
         ({"eps_list": [2 / 255, 2.0]}, "eps_list[1]"), ({"eps_list": [8 / 255]}, "at least 2 budgets"),
         ({"datasets": "fashion_mnist"}, "datasets='fashion_mnist' must be a list"),
-        ({"scale_s_grid": [-1.0]}, "scale_s_grid[0]"), ({"seeds": [0, 0]}, "repeats a seed")],
-        ["ssr.evaluate("])
-
-
-def test_sat_chapter_rejects_bad_parameters_before_training(tmp_path):
-    assert_rejected_before(tmp_path, "06_sat", [
+        ({"scale_s_grid": [-1.0]}, "scale_s_grid[0]"), ({"seeds": [0, 0]}, "repeats a seed")]),
+    "06_sat": ("sat", "SATSettings", ["sat.evaluate(", "sat.plot_"], [
         ({"dataset": "nope"}, "dataset='nope' is not valid"),
         ({"eps_table": [1, 2, 40]}, "eps_table[2] (in /255)=40"),
         ({"sources": ["box", "outline"]}, "sources[1]='outline' is not valid"),
@@ -147,4 +135,44 @@ def test_sat_chapter_rejects_bad_parameters_before_training(tmp_path):
         ({"combine": "both"}, "combine='both' is not valid"),
         ({"seeds": [0, 0]}, "repeats a seed"),
         ({"train_steps": 3}, "give train_steps and train_alpha together"),
-        ({"train_steps": 3, "train_alpha": 20}, "train_alpha (in /255)=20")], ["sat.evaluate(", "sat.plot_"])
+        ({"train_steps": 3, "train_alpha": 20}, "train_alpha (in /255)=20")]),
+}
+
+
+@pytest.mark.parametrize("chapter, bad, message", [(chapter, bad, message) for chapter, (*_, cases) in REJECTED.items()
+                                                   for bad, message in cases])
+def test_chapter_settings_reject_bad_parameters_naming_them(chapter, bad, message):
+    module, settings, *_ = REJECTED[chapter]
+    cls = getattr(importlib.import_module(f"rattrlib.chapters.{module}"), settings)
+    with pytest.raises(ValueError) as err:
+        cls.resolve("smoke", **bad)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_every_parameter_reaches_the_chapter_settings(notebook):
+    # what the settings reject, the chapter rejects: each name of the parameters cell is passed on as `name=name`
+    cells = code_cells(notebook)
+    parameters = [t.id for node in ast.parse(cells[0]).body if isinstance(node, ast.Assign)
+                  for t in node.targets if isinstance(t, ast.Name)]
+    calls = [n for source in cells[1:] for n in ast.walk(ast.parse(source))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "resolve"]
+    assert len(calls) == 1, f"{notebook.name}: expected one Settings.resolve call, found {len(calls)}"
+    passed = {k.arg: k.value.id for k in calls[0].keywords if isinstance(k.value, ast.Name)}
+    passed.update({"scale": a.id for a in calls[0].args[:1] if isinstance(a, ast.Name)})
+    assert {name: passed.get(name) for name in parameters} == {name: name for name in parameters}
+
+
+@pytest.mark.parametrize("chapter", sorted(REJECTED))
+def test_chapter_fails_on_a_bad_parameter_before_any_compute(tmp_path, chapter):
+    *_, markers, cases = REJECTED[chapter]
+    bad, message = cases[0]
+    assert_rejected_before(tmp_path, chapter, bad, message, markers)
+
+
+def test_the_wiring_check_catches_a_parameter_left_out(tmp_path):
+    notebook = tmp_path / "x.ipynb"
+    cells = [["scale = \"cpu\"\n", "eps = None\n", "k = None\n"], ["s = S.resolve(scale, eps=eps, k=10)\n"]]
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells]}))
+    with pytest.raises(AssertionError, match="'k'"):
+        test_every_parameter_reaches_the_chapter_settings(notebook)

@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--n-ifia", type=int, default=100)
     parser.add_argument("--ifia-steps", type=int, default=20)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tag", default="", help="store the parts as '<part> (<tag>)', beside another machine's")
     args = parser.parse_args()
     if not cpu_has_bf16_units():
         raise SystemExit("this CPU has no bf16 units (amx_bf16 / avx512_bf16): nothing to compare")
@@ -148,14 +149,15 @@ def main() -> None:
     def save(part_name: str, part: dict) -> None:
         if args.quick:
             return
-        result[part_name] = part
-        result["load_average_1min_end"] = os.getloadavg()[0]
+        key = f"{part_name} ({args.tag})" if args.tag else part_name
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / "precision.json"
         old = json.loads(path.read_text()) if path.exists() else {}
         if part_name == "training":  # trainers run separately accumulate too
-            part = {**old.get("training", {}), **part}
-        old.update({**result, part_name: part})  # parts run separately accumulate in one file
+            part = {**old.get(key, {}), **part}
+        # parts run separately (on other machines) accumulate in one file, each with the machine it ran on
+        old[key] = part
+        old.setdefault("machine_of_part", {})[key] = {**result, "load_average_1min_end": os.getloadavg()[0]}
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"wrote {path} ({part_name})", flush=True)
 

@@ -120,9 +120,11 @@ def training(args, save=lambda part: None) -> dict:
             verdict[key] = {"fp32_seeds": ref, "fp32_range": [min(ref), max(ref)], "bf16_mean": mean16,
                             "bf16_seeds": [s[key] for s in scores["bf16"]],
                             "within_fp32_seed_range": min(ref) <= mean16 <= max(ref)}
-        out[method] = {"scores": scores, "verdict": verdict,
-                       "train_seconds_ratio": float(np.mean([s["train_seconds"] for s in scores["fp32"]])
-                                                    / np.mean([s["train_seconds"] for s in scores["bf16"]]))}
+        # medians: one seed's time can be inflated by other work on the cores; fp32 models may come from the cache
+        out[method] = {"machine": machine_info(), "seeds": list(args.seeds), "n_ifia": args.n_ifia,
+                       "scores": scores, "verdict": verdict,
+                       "train_seconds_ratio": float(np.median([s["train_seconds"] for s in scores["fp32"]])
+                                                    / np.median([s["train_seconds"] for s in scores["bf16"]]))}
         save(out)
     return out
 
@@ -155,9 +157,11 @@ def main() -> None:
         old = json.loads(path.read_text()) if path.exists() else {}
         if part_name == "training":  # trainers run separately accumulate too
             part = {**old.get(key, {}), **part}
-        # parts run separately (on other machines) accumulate in one file, each with the machine it ran on
+        # parts run separately (on other machines) accumulate in one file, each with the machine it ran on; the
+        # training part's trainers may come from several runs, so each trainer records its own machine
         old[key] = part
-        old.setdefault("machine_of_part", {})[key] = {**result, "load_average_1min_end": os.getloadavg()[0]}
+        if part_name != "training":
+            old.setdefault("machine_of_part", {})[key] = {**result, "load_average_1min_end": os.getloadavg()[0]}
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"wrote {path} ({part_name})", flush=True)
 

@@ -149,18 +149,33 @@ def test_chapter_settings_reject_bad_parameters_naming_them(chapter, bad, messag
     assert message in str(err.value)
 
 
+SETTINGS = {"00_quickstart": "QuickstartSettings", "01_fragility": "FragilitySettings", "07_leaderboard":
+            "LeaderboardSettings", "08_explorer": "ExplorerSettings",
+            **{chapter: settings for chapter, (_, settings, *_) in REJECTED.items()}}
+
+
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_every_parameter_reaches_the_chapter_settings(notebook):
-    # what the settings reject, the chapter rejects: each name of the parameters cell is passed on as `name=name`
+    # what the settings reject, the chapter rejects: each name of the parameters cell goes, untouched, to the
+    # chapter's own Settings.resolve as `name=name`
     cells = code_cells(notebook)
     parameters = [t.id for node in ast.parse(cells[0]).body if isinstance(node, ast.Assign)
                   for t in node.targets if isinstance(t, ast.Name)]
-    calls = [n for source in cells[1:] for n in ast.walk(ast.parse(source))
-             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "resolve"]
-    assert len(calls) == 1, f"{notebook.name}: expected one Settings.resolve call, found {len(calls)}"
+    settings = SETTINGS.get(notebook.stem, "")
+    calls, before = [], []    # the resolve calls, and the statements before the first one
+    for source in cells[1:]:
+        for statement in ast.parse(source).body:
+            calls += [n for n in ast.walk(statement) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                      and n.func.attr == "resolve" and ast.unparse(n.func.value).split(".")[-1] == settings]
+            before += [] if calls else [statement]
+    assert len(calls) == 1, f"{notebook.name}: expected one {settings or 'Settings'}.resolve call, found {len(calls)}"
+    reassigned = sorted({t.id for statement in before for n in ast.walk(statement) if isinstance(n, ast.Assign)
+                         for t in n.targets if isinstance(t, ast.Name) and t.id in parameters})
+    assert not reassigned, f"{notebook.name}: parameters {reassigned} are reassigned before {settings}.resolve"
     passed = {k.arg: k.value.id for k in calls[0].keywords if isinstance(k.value, ast.Name)}
     passed.update({"scale": a.id for a in calls[0].args[:1] if isinstance(a, ast.Name)})
-    assert {name: passed.get(name) for name in parameters} == {name: name for name in parameters}
+    missing = [name for name in parameters if passed.get(name) != name]
+    assert not missing, f"{notebook.name}: parameters {missing} are not passed to {settings}.resolve as name=name"
 
 
 @pytest.mark.parametrize("chapter", sorted(REJECTED))
@@ -170,9 +185,19 @@ def test_chapter_fails_on_a_bad_parameter_before_any_compute(tmp_path, chapter):
     assert_rejected_before(tmp_path, chapter, bad, message, markers)
 
 
-def test_the_wiring_check_catches_a_parameter_left_out(tmp_path):
+def test_the_wiring_check_catches_a_parameter_left_out_renamed_or_reassigned(tmp_path, monkeypatch):
     notebook = tmp_path / "x.ipynb"
-    cells = [["scale = \"cpu\"\n", "eps = None\n", "k = None\n"], ["s = S.resolve(scale, eps=eps, k=10)\n"]]
-    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells]}))
-    with pytest.raises(AssertionError, match="'k'"):
-        test_every_parameter_reaches_the_chapter_settings(notebook)
+    monkeypatch.setitem(SETTINGS, "x", "S")
+    parameters = ["scale = \"cpu\"\n", "eps = None\n", "k = None\n"]
+    for body, problem in ((["s = S.resolve(scale, eps=eps, k=10)\n"], r"\['k'\] are not passed"),
+                          (["s = S.resolve(scale, eps=eps, k=k2)\n"], r"\['k'\] are not passed"),
+                          (["s = S.resolve(eps=eps, k=k)\n"], r"\['scale'\] are not passed"),
+                          (["s = T.resolve(scale, eps=eps, k=k)\n"], "found 0"),
+                          (["k = k or 3\n", "s = S.resolve(scale, eps=eps, k=k)\n"], r"\['k'\] are reassigned")):
+        cells = [parameters] + [[line] for line in body]
+        notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells]}))
+        with pytest.raises(AssertionError, match=problem):
+            test_every_parameter_reaches_the_chapter_settings(notebook)
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c} for c in
+                                              [parameters, ["s = S.resolve(scale, eps=eps, k=k)\n"]]]}))
+    test_every_parameter_reaches_the_chapter_settings(notebook)

@@ -23,8 +23,9 @@ book: data
 ## make test: environment + data + the smoke book (each chapter executed once, at scale=smoke, and rendered into
 ## build/smoke-book) + pytest: the library tests, one test per chapter that it executed without error, and the
 ## browser tests (Debian's chromium) on the rendered pages. A failing chapter does not stop the build: pytest names it.
+## pytest prints its 25 slowest tests, so a CI log shows where the minutes go.
 test: data chromium smoke-book
-	RATTR_SMOKE_BOOK_REQUIRED=1 $(BIN)/python -m pytest tests -p no:cacheprovider
+	RATTR_SMOKE_BOOK_REQUIRED=1 $(BIN)/python -m pytest tests -p no:cacheprovider --durations=25
 
 smoke-book: data
 	rm -rf build/smoke-book/_build/html

@@ -15,6 +15,7 @@ Three parts, all in one process so the ratios are comparable:
     python benchmarks/bench_precision.py                          # all three parts (≈ 1 h on 2 cores)
     python benchmarks/bench_precision.py --parts speed evaluation # minutes
     python benchmarks/bench_precision.py --quick                  # a fast check that it runs; writes nothing
+    python benchmarks/bench_precision.py --parts speed --tag "AVX512-BF16 without AMX"  # beside another CPU's
 
 Writes ``benchmarks/results/precision.json``. The defaults rattr uses (``zoo``: ``TrainConfig.precision``,
 ``IFIAProtocol.precision``) are decided from this file and stated in the book's precision section.

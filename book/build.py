@@ -1,6 +1,7 @@
 """Build the book: execute every chapter in notebooks/ with papermill, then render HTML with jupyter-book.
 
     python book/build.py [--scale cpu] [--device auto] [--force] [--only 00_quickstart] [--no-render] [--out DIR]
+                         [--jobs N]
 
 A chapter is re-executed only when its notebook, the rattrlib sources or the parameters changed since its last
 successful run (a stamp beside the executed notebook records the digest, the scale and the parameters);
@@ -14,12 +15,18 @@ executed at different scales (e.g. after ``--only X --scale smoke`` while the ot
 ``--out DIR`` builds a separate book in DIR (the book's sources copied there, chapters executed into DIR/chapters,
 HTML in DIR/_build/html), leaving book/ alone: ``make test`` builds its smoke book in build/smoke-book this way.
 The first page ends with the versions the book was built with (``_versions.md``, written at every render).
+
+``--jobs N`` executes N chapters at once, each kernel with cores // N torch threads (``OMP_NUM_THREADS``); the
+chapters share the results cache, whose per-key locks make a chapter wait for a model another one is training.
+Floating-point sums depend on the thread count, so ``--jobs`` changes trained weights in their last bits: ``make
+test`` uses it for the smoke book, ``make book`` does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import json
 import os
 import platform
@@ -30,6 +37,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -149,6 +157,33 @@ def attempt_chapter(notebook: Path, parameters: dict, force: bool) -> str:
     except Exception as error:  # a failing chapter must not stop the others
         write_failure_page(notebook, parameters, error)
         return f"FAILED ({_error_line(error)})"
+
+
+def attempt_chapters(notebooks: list[Path], parameters: dict, force: bool, jobs: int) -> dict[str, str]:
+    """:func:`attempt_chapter` for each notebook, ``jobs`` at a time (forked workers, each chapter's kernel with
+    cores // ``jobs`` torch threads); prints each outcome as it comes and returns them in book order."""
+    if jobs == 1:
+        results = {}
+        for notebook in notebooks:
+            print(f"[book] {notebook.name}: ", end="", flush=True)
+            results[notebook.stem] = attempt_chapter(notebook, parameters, force)
+            print(results[notebook.stem], flush=True)
+        return results
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    results = {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_limit_threads,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(attempt_chapter, notebook, parameters, force): notebook for notebook in notebooks}
+        for future in as_completed(futures):
+            notebook = futures[future]
+            results[notebook.stem] = future.result()
+            print(f"[book] {notebook.name}: {results[notebook.stem]}", flush=True)
+    return {notebook.stem: results[notebook.stem] for notebook in notebooks}
+
+
+def _limit_threads(threads: int) -> None:
+    """In a worker: the kernels it starts inherit ``threads`` as their torch (OpenMP) thread count."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -368,7 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-render", action="store_true",
                         help="execute the chapters only: no HTML, no scale or completeness check of the book")
     parser.add_argument("--out", type=Path, help="build a separate book in this folder (default: book/ itself)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="chapters executed at once, each with cores // jobs torch threads (default 1)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.out:
         use_output(args.out)
 
@@ -386,11 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     EXECUTED.mkdir(exist_ok=True)
     parameters = {"scale": args.scale, "device": args.device}
     total = time.perf_counter()
-    results = {}
-    for notebook in notebooks:
-        print(f"[book] {notebook.name}: ", end="", flush=True)
-        results[notebook.stem] = attempt_chapter(notebook, parameters, args.force)
-        print(results[notebook.stem], flush=True)
+    results = attempt_chapters(notebooks, parameters, args.force, args.jobs)
     states = chapter_states(listed)
     failed = print_summary(results, states, parameters)
     if args.no_render:

@@ -226,7 +226,12 @@ def parse_parameters(pairs: list[list[str]]) -> dict:
 
 def ipc_kernel_manager() -> type:
     """A kernel manager class whose kernels talk over local IPC sockets instead of TCP: nothing leaves the machine,
-    and ipykernel no longer warns that it "is running over TCP without encryption" at every chapter."""
+    and ipykernel no longer warns that it "is running over TCP without encryption" at every chapter. Each kernel's
+    socket files get a unique prefix in the temporary folder: jupyter_client's default (``kernel-ipc-1`` … in the
+    working directory) is shared by kernels started at once, e.g. by ``book/build.py --jobs 2``."""
+    import tempfile
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -234,6 +239,10 @@ def ipc_kernel_manager() -> type:
         @default("transport")
         def _default_transport(self):
             return "ipc"
+
+        @default("ip")
+        def _default_ip(self):
+            return str(Path(tempfile.gettempdir()) / f"rattr-kernel-{uuid.uuid4().hex}")
 
     return IPCKernelManager
 

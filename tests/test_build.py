@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -18,6 +19,7 @@ import pytest
 BUILD = Path(__file__).resolve().parents[1] / "book" / "build.py"
 spec = importlib.util.spec_from_file_location("book_build", BUILD)
 build = importlib.util.module_from_spec(spec)
+sys.modules["book_build"] = build  # importable by name, so --jobs' worker processes can be sent its functions
 spec.loader.exec_module(build)
 
 
@@ -79,6 +81,31 @@ def test_a_failing_chapter_becomes_an_error_page_and_the_build_goes_on(book, cap
     assert build.main(["--scale", "smoke"]) == 1  # the good chapter is reused, the failed one attempted again
     summary = capsys.readouterr().out
     assert "good  reused" in summary and "bad   FAILED" in summary
+
+
+def test_jobs_run_chapters_at_once_each_kernel_with_its_share_of_the_cores(book, monkeypatch, capsys):
+    executed, rendered = book
+    write_notebook(build.NOTEBOOKS / "threads.ipynb", "Threads", 'import os\nos.environ.get("OMP_NUM_THREADS")')
+    (build.BOOK / "_toc.yml").write_text("root: intro\nchapters:\n  - file: chapters/bad\n"
+                                         "  - file: chapters/good\n  - file: chapters/threads\n")
+    monkeypatch.setattr(build.os, "cpu_count", lambda: 4)
+    before = build.os.environ.get("OMP_NUM_THREADS")
+    assert build.main(["--scale", "smoke", "--jobs", "2"]) == 1  # ``bad`` fails, the others are still executed
+    summary = capsys.readouterr().out.split("summary")[-1]
+    assert summary.index("bad ") < summary.index("good ") < summary.index("threads ")  # in book order
+    threads = nbformat.read(executed / "threads.ipynb", as_version=4)
+    assert threads.cells[-1].outputs[0]["data"]["text/plain"] == "'2'"  # 4 cores // 2 jobs
+    assert stamp(executed, "bad")["status"] == "failed" and stamp(executed, "good")["status"] == "executed"
+    assert rendered == [("smoke", ["good", "threads"])]
+    assert build.os.environ.get("OMP_NUM_THREADS") == before  # only the workers' kernels were limited
+
+
+def test_jobs_below_one_are_refused_before_any_chapter_runs(book, capsys):
+    executed, rendered = book
+    with pytest.raises(SystemExit):
+        build.main(["--scale", "smoke", "--jobs", "0"])
+    assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
+    assert not executed.exists() and rendered == []
 
 
 def test_chapters_of_mixed_scales_are_not_rendered(book, capsys):

@@ -27,9 +27,10 @@ book: data
 test: data chromium smoke-book
 	RATTR_SMOKE_BOOK_REQUIRED=1 $(BIN)/python -m pytest tests -p no:cacheprovider --durations=25
 
+## two chapters at once, one torch thread each: 255 s instead of 328 s from an empty results cache (2 cores, 2026-12-02)
 smoke-book: data
 	rm -rf build/smoke-book/_build/html
-	-$(BIN)/python book/build.py --scale smoke --out build/smoke-book
+	-$(BIN)/python book/build.py --scale smoke --out build/smoke-book --jobs 2
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \

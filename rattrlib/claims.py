@@ -530,31 +530,54 @@ def _none_if_nan(value):
 
 def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     """The book's front page of verdicts (Markdown): every judged claim of every chapter in one table — paper,
-    where, claim, verdict raw and net of the random baseline, the counts, a link to the chapter — and a tally."""
+    where, claim, verdict raw and net of the random baseline, the counts, a link to the chapter — with a tally of
+    both verdicts, the training budget each chapter's verdicts rest on, and the declared claims not judged."""
     lines = [f"# What reproduces at `scale={scale}`", "",
              "Every claim the chapters judge, in one table. A verdict is read off a 95 % interval over training "
              "seeds and images (Student's t over per-seed paired differences; one seed: a bootstrap over its images, "
              "marked 'images only'): **holds** when the interval lies on the "
              "claim's side of its margin, **does not hold** when it lies on the other side, **inconclusive** "
              "otherwise. Claims about attributional robustness are also judged net of random noise of the same "
-             "ε. Each verdict rests on the training budget its chapter states, a fraction of the paper's: a "
-             "\"does not hold\" at this scale is a finding about that budget, not a refutation of the paper.", ""]
+             "ε: a claim that holds raw but not net rests on maps that any noise of that size moves. Each verdict "
+             "rests on the training budget its chapter states (listed under the table), a fraction of the paper's: "
+             "a \"does not hold\" at this scale is a finding about that budget, not a refutation of the paper.", ""]
     if frame.empty:
         return "\n".join(lines + ["No chapter has saved verdicts at this scale yet.", ""])
-    counts = frame["verdict"].value_counts()
-    lines += [" · ".join(f"**{counts.get(v, 0)}** {v}" for v in (*VERDICTS, NOT_JUDGED))
-              + f" (of {len(frame)} declared claims)", ""]
+    judged, skipped = frame[frame["verdict"] != NOT_JUDGED], frame[frame["verdict"] == NOT_JUDGED]
+    raw = judged["verdict"].value_counts()
+    net = (judged["net_verdict"].dropna() if "net_verdict" in judged else pd.Series(dtype=object)).value_counts()
+    lines += [f"**{len(judged)}** of {len(frame)} declared claims judged: "
+              + " · ".join(f"**{raw.get(v, 0)}** {v}" for v in VERDICTS)
+              + f". Net of random noise, the {int(net.sum())} about attributional robustness: "
+              + " · ".join(f"**{net.get(v, 0)}** {v}" for v in VERDICTS)
+              + f". **{len(skipped)}** {NOT_JUDGED} (listed at the end).", ""]
     lines += ["| source | claim | verdict | net of random | images × seeds | chapter |",
               "|---|---|---|---|---|---|"]
-    for _, r in frame.iterrows():
-        claim = Claim(**{f.name: _none_if_nan(r[f"claim_{f.name}"]) for f in dataclasses.fields(Claim)})
-        net = r.get("net_verdict")
-        counts = "–" if r["verdict"] == NOT_JUDGED else f"{int(r['n_images'])} × {int(r['n_seeds'])}"
-        lines.append(f"| {claim.paper}, {claim.where} | {claim.statement()}"
-                     f"{f' [{claim.dataset}]' if claim.dataset else ''} | {r['verdict']} | "
-                     f"{net if isinstance(net, str) else '–'} | {counts} | "
-                     f"[{r['chapter']}](chapters/{r['chapter']}) |")
+    for _, r in judged.iterrows():
+        net_verdict = r.get("net_verdict")
+        counts = f"{int(r['n_images'])} × {int(r['n_seeds'])}" + (" (images only)" if int(r["n_seeds"]) == 1 else "")
+        lines.append(f"| {_source_and_claim(r)} | {r['verdict']} | "
+                     f"{net_verdict if isinstance(net_verdict, str) else '–'} | {counts} | {_chapter_link(r)} |")
+    lines += ["", "## The training budgets these verdicts rest on", ""]
+    for chapter, rows in judged.groupby("chapter", sort=False):
+        budgets = [b for b in dict.fromkeys(rows["budget"].fillna("")) if b] if "budget" in rows else []
+        lines += [f"- {_chapter_link(rows.iloc[0])}: {' '.join(budgets) or 'not stated'}"]
+    if len(skipped):
+        lines += ["", f"## Declared, {NOT_JUDGED}", "",
+                  "Claims whose models or settings this scale does not run (each chapter says why).", "",
+                  "| source | claim | chapter |", "|---|---|---|"]
+        lines += [f"| {_source_and_claim(r)} | {_chapter_link(r)} |" for _, r in skipped.iterrows()]
     return "\n".join(lines + [""])
+
+
+def _source_and_claim(row: pd.Series) -> str:
+    """The first two cells of a front-page row: "paper, where | statement [dataset]"."""
+    claim = Claim(**{f.name: _none_if_nan(row[f"claim_{f.name}"]) for f in dataclasses.fields(Claim)})
+    return f"{claim.paper}, {claim.where} | {claim.statement()}" + (f" [{claim.dataset}]" if claim.dataset else "")
+
+
+def _chapter_link(row: pd.Series) -> str:
+    return f"[{row['chapter']}](chapters/{row['chapter']})"
 
 
 __all__ = ["Claim", "DISPLAY", "Measurements", "RANDOM", "RELATIONS", "VERDICTS", "Verdict", "check_claims",

@@ -167,8 +167,9 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
 def plot_ablation(frame, *, attributional=("top-k ∩ (%)", "Kendall τ ×100"),
                   accuracy=("clean acc. (%)", "PGD acc. (%)"), size: float = 3.0):
     """ART Fig. 8: one column per ablated hyperparameter (``frame["parameter"]``), its values on the x axis;
-    top row the attributional-robustness columns, bottom row the accuracy columns. ``frame`` has one row per
-    trained model with columns ``parameter``, ``value`` and the plotted metrics."""
+    top row the attributional-robustness columns (each with its ``random …`` column dashed, where present), bottom
+    row the accuracy columns. ``frame`` has one row per trained model with columns ``parameter``, ``value`` and the
+    plotted metrics."""
     params = list(dict.fromkeys(frame["parameter"]))
     fig, axes = plt.subplots(2, len(params), figsize=(size * len(params), 2 * size * 0.8), squeeze=False)
     for col, param in enumerate(params):
@@ -176,7 +177,10 @@ def plot_ablation(frame, *, attributional=("top-k ∩ (%)", "Kendall τ ×100"),
         for row, metrics in enumerate((attributional, accuracy)):
             ax = axes[row, col]
             for metric in metrics:
-                ax.plot(part["value"], part[metric], marker="o", label=metric)
+                line, = ax.plot(part["value"], part[metric], marker="o", label=metric)
+                if f"random {metric}" in part:  # the random baseline of the same images, dashed
+                    ax.plot(part["value"], part[f"random {metric}"], marker=".", linestyle="--",
+                            color=line.get_color(), label=f"random {metric}")
             ax.set_xscale("log" if part["value"].max() / max(part["value"].min(), 1e-12) > 20 else "linear")
             ax.set_xticks(part["value"], [f"{v:g}" for v in part["value"]])
             ax.minorticks_off()

@@ -1,6 +1,7 @@
-"""Where the smoke book is (``make test`` builds it: ``python book/build.py --scale smoke --out build/smoke-book``)
-and what to do when it, or the browser, is absent: skip with the reason, or fail under ``make test``, which sets
-RATTR_SMOKE_BOOK_REQUIRED=1 so that nothing it must check is skipped."""
+"""Where the smoke book is (``make test`` builds it:
+``python book/build.py --scale smoke --out build/smoke-book --jobs 2``) and what to do when it, or the browser, is
+absent: skip with the reason, or fail under ``make test``, which sets RATTR_SMOKE_BOOK_REQUIRED=1 so that nothing it
+must check is skipped."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_BOOK = Path(os.environ.get("RATTR_SMOKE_BOOK", ROOT / "build" / "smoke-book"))
-BUILD_COMMAND = "python book/build.py --scale smoke --out build/smoke-book"
+BUILD_COMMAND = "python book/build.py --scale smoke --out build/smoke-book --jobs 2"
 
 
 def load_build():

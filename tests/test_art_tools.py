@@ -194,10 +194,14 @@ def test_art_figures_draw_what_they_are_given():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a\n(n = 2)", "b\n(n = 2)"]
     frame = pd.DataFrame({"parameter": ["β", "β", "λ", "λ"], "value": [10, 50, 0.1, 0.5],
                           "top-k ∩ (%)": [1, 2, 3, 4], "Kendall τ ×100": [5, 6, 7, 8],
+                          "random top-k ∩ (%)": [0, 1, 2, 3],
                           "clean acc. (%)": [9, 10, 11, 12], "PGD acc. (%)": [1, 1, 1, 1]})
     fig = plot_ablation(frame)
     assert len(fig.axes) == 4 and fig.axes[0].get_xlabel() == "β"
-    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [3, 4])
+    top_k, random, kendall = fig.axes[1].lines            # top-k ∩, its random baseline (dashed), Kendall τ
+    np.testing.assert_allclose(top_k.get_ydata(), [3, 4])
+    np.testing.assert_allclose(random.get_ydata(), [2, 3])
+    assert random.get_linestyle() == "--" and random.get_color() == top_k.get_color() and kendall.get_linestyle() == "-"
     imgs = torch.rand(2, 3, 8, 8)
     fig = plot_localisation(imgs, {"m": torch.rand(2, 8, 8)}, torch.tensor([[0, 0, 4, 4], [1, 1, 5, 5]]),
                             {"m": torch.tensor([[0, 0, 3, 3], [2, 2, 6, 6]])})

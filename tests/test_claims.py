@@ -270,9 +270,14 @@ def test_front_page_lists_every_saved_verdict_with_its_chapter(tmp_path):
                          declared=declared)
     page = verdicts_frontpage(load_verdicts([path]), "cpu")
     assert "| ART, Table 1 | top-k ∩ (%): ART better than PGD-AT (under ifia_topk) | holds | " in page
-    assert "[04_art](chapters/04_art)" in page and "**1** holds" in page
-    assert "ART better than Natural (under ifia_topk) | not judged at this scale | – | – |" in page
-    assert "**1** not judged at this scale (of 3 declared claims)" in page
+    assert "[04_art](chapters/04_art)" in page and "**2** of 3 declared claims judged: **1** holds" in page
+    assert "40 × 1 (images only) | [04_art](chapters/04_art) |" in page
+    nets = [v.net_verdict for v in judge_all(declared, m) if v.net_verdict]  # the claim against random has none
+    assert nets == ["holds"]
+    assert "Net of random noise, the 1 about attributional robustness: **1** holds · **0** does not hold" in page
+    skipped = page[page.index("## Declared, not judged at this scale"):]
+    assert "| ART, Table 1 | top-k ∩ (%): ART better than Natural (under ifia_topk) | [04_art](chapters/04_art) |" in skipped
+    assert "**1** not judged at this scale (listed at the end)" in page
     assert "(nan)" not in page and "ART (ifia_topk) better than ART (random)" in page
     assert "No chapter has saved verdicts" in verdicts_frontpage(load_verdicts([]), "cpu")
 

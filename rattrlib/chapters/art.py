@@ -316,6 +316,15 @@ class ARTChapter:
     def summary(self) -> pd.DataFrame:
         return self.measurements.summary(n_boot=200)
 
+    def _seeds(self) -> str:
+        return ", ".join(map(str, self.settings.seeds))
+
+    def _ifia(self, n: int) -> str:
+        """The attack of Table 1 on ``n`` images with its random baseline, in one phrase."""
+        p = self.settings.protocol()
+        return (f"IFIA top-k, ε = {p.eps:g}, α = {p.alpha:g}, {p.steps} steps, k = {p.k}, on {n} test images per "
+                f"model and seed; random columns: uniform random signs of the same ε on the same images")
+
     def configs(self, rows=SEEDED_ROWS, dataset: Optional[str] = None) -> dict:
         s = self.settings
         return {row: zoo_config(dataset or s.dataset, MODELS[row], s.scale, seed=self.first,
@@ -362,6 +371,13 @@ class ARTChapter:
             f"test images per seed (paper 1000); the random row: uniform random signs of the same ε on the same "
             f"images. PGD-{pgd['steps']} ε = {pgd['eps']:g} on {p.n_pgd or 'all'} test images. Paper: ART Table 1, "
             f"{paper_dataset(s.dataset)} (WideResNets) — compare orderings, not values. {self.budget()}")
+
+    def table4_note(self) -> Markdown:
+        s = self.settings
+        return Markdown(
+            f"*Protocol.* Ours: {s.dataset}, mean ± spread over seeds {self._seeds()}; {self._ifia(s.n_table4)}; "
+            f"maps: saliency ∇x f_y and GradSHAP (black baseline, 5 samples per map, seeded). Paper: ART Table 4, "
+            f"CIFAR-10 (WideResNets, 1000 images) — compare orderings, not values. {self.budget()}")
 
     def maps_models(self) -> dict:
         return {row: self.evaluations[row, self.first] for row in THREE}
@@ -411,6 +427,14 @@ class ARTChapter:
         return pd.DataFrame({"cos(x, ∇f), mean ± seed spread": [ours_cell(summary, "", r, "clean", "alignment")
                                                                for r in THREE]}, index=list(THREE))
 
+    def alignment_note(self) -> Markdown:
+        s = self.settings
+        return Markdown(
+            f"*Protocol.* Ours: {s.dataset}, cos(x, ∇x f_y(x)) with y the true label on {s.n_align} test images per "
+            f"seed (seeds {self._seeds()}); the table: mean ± spread of the per-seed means. Paper: ART Fig. 6, "
+            f"CIFAR-10, distributions only (no numbers to set beside ours); alignment is a property of the clean "
+            f"model, so it has no random baseline. {self.budget()}")
+
     # -- targeted attack
     def targeted(self) -> pd.DataFrame:
         """ART §5: IFIA with the targeted objective (each map pushed towards the clean map of a shuffled other
@@ -429,6 +453,14 @@ class ARTChapter:
                    "Kendall τ": (TARGETED, "targeted", "kendall_tau", "kendall_x100"),
                    "random Kendall τ": (TARGETED, RANDOM, "kendall_tau", None)}
         return paper_vs_ours(self.summary(), THREE, columns, paper_rows(art_table("targeted", "cifar10")))
+
+    def targeted_note(self) -> Markdown:
+        s = self.settings
+        return Markdown(
+            f"*Protocol.* Ours: {s.dataset}, mean ± spread over seeds {self._seeds()}; {self._ifia(s.n_table4)}; "
+            f"targeted objective: the ℓ2 distance of the IG map to the clean map of a shuffled other image, without "
+            f"Dombrowski et al.'s output-matching term (see above). Paper: ART §5, CIFAR-10, 1000 images — compare "
+            f"orderings, not values. {self.budget()}")
 
     # -- stronger and gradient-free attacks
     def strong_attacks(self) -> pd.DataFrame:
@@ -449,6 +481,16 @@ class ARTChapter:
                         row, under, "accuracy", seed, correct, dataset=STRONG))
         columns = {name: (STRONG, under, "accuracy", name) for name, (_, _, under) in attacks.items()}
         return paper_vs_ours(self.summary(), ("PGD-AT", "ART"), columns, art_table("strong attacks", "cifar10"))
+
+    def strong_note(self) -> Markdown:
+        s, pgd = self.settings, eval_pgd(self.settings.dataset)
+        return Markdown(
+            f"*Protocol.* Ours: {s.dataset}, accuracy (%) on the same {s.n_strong} test images per seed under PGD "
+            f"(ε = {pgd['eps']:g}, α = {pgd['alpha']:g}, random start) with 40 and "
+            f"{' / '.join(map(str, s.strong_steps))} steps, and SPSA ({s.spsa_steps} Adam steps, {s.spsa_samples} "
+            f"random directions per step); ART: mean ± spread over seeds {self._seeds()}, PGD-AT: seed {self.first} "
+            f"(a reference row). Paper: ART §5, CIFAR-10 (ε = 8/255, WRN-28-10) — compare the drops, not the "
+            f"values. {self.budget()}")
 
     # -- Table 3
     def corruption_correct(self, row: str) -> np.ndarray:
@@ -471,7 +513,16 @@ class ARTChapter:
                 frame[(name, "paper")] = frame.get((name, "paper"), []) + [paper.loc[row, name]]
                 ours = display_scale("accuracy") * correct[:, i].mean()
                 frame[(name, "ours")] = frame.get((name, "ours"), []) + [ours]
-        return pd.DataFrame(frame, index=list(THREE)).round(1).T
+        table = pd.DataFrame(frame, index=list(THREE)).round(1).T
+        return table.astype(object).where(table.notna(), "–")
+
+    def table3_note(self) -> Markdown:
+        s = self.settings
+        return Markdown(
+            f"*Protocol.* Ours: {s.dataset}, seed {self.first}, {s.n_corrupt} test images per corruption at each "
+            f"of the five severities (CIFAR-10-C constants), {len(CORRUPTIONS)} of ART's 15 corruptions. Paper: ART "
+            f"Table 3, CIFAR-10-C; its PGD-10 row has 14 values for 15 columns, and the missing one is assumed to be "
+            f"speckle noise (shown as –). Compare orderings, not values. {self.budget()}")
 
     # -- Fig. 8
     def ablation(self) -> pd.DataFrame:
@@ -495,6 +546,14 @@ class ARTChapter:
                              "attacked": r["attacked"]})
         return pd.DataFrame(rows)
 
+    def ablation_note(self) -> Markdown:
+        s = self.settings
+        return Markdown(
+            f"*Protocol.* Ours: {s.dataset}, one ART model per grid value, seed {self.first}, with the other two "
+            f"hyperparameters at β = {s.beta:g}, λ = {s.lam:g}, a = {s.a}; {self._ifia(s.n_ablation)} (dashed lines "
+            f"in the figure); PGD-40 on {s.n_pgd_ablation} test images. Paper: ART Fig. 8, CIFAR-10, curves without "
+            f"numbers. {self.budget()}")
+
     # -- Fig. 4
     def generation(self) -> dict:
         """ART Fig. 4 (Santurkar et al.'s recipe): class-Gaussian seeds, then ℓ2 ascent on the class logit of
@@ -513,6 +572,10 @@ class ARTChapter:
             out[row] = generate_class_samples(model, classes.to(device), train.shape, steps=s.gen_steps,
                                               step_size=0.5, init=seeds.to(device)).cpu()
         return out
+
+    def class_names(self) -> list:
+        """The classification data's class names, in label order (Fig. 4's columns)."""
+        return list(load_dataset(self.settings.dataset, "test").classes)
 
     # -- Table 2 and segmentation
     def localisation(self) -> dict:
@@ -602,8 +665,9 @@ class ARTChapter:
             snapshot[row] = explorer.last
             explorer.figure()
             plt.show()
-        keys = ["eps", "beta", "label kept", "top-k ∩ (%)", "Kendall τ", "seconds"]
-        return pd.DataFrame({row: {key: r[key] for key in keys} for row, r in snapshot.items()}).T
+        digits = {"eps": 4, "beta": 2, "label kept": None, "top-k ∩ (%)": 1, "Kendall τ": 3, "seconds": 1}
+        return pd.DataFrame({row: {key: r[key] if n is None else round(float(r[key]), n) for key, n in digits.items()}
+                             for row, r in snapshot.items()}).T
 
     # -- verdicts
     def verdicts(self, publish: bool = True):

@@ -414,7 +414,8 @@ _CONDITION = {"clean": "clean", "pgd": "PGD-40", "ifia_topk": "IFIA", RANDOM: "r
 SWEEP_COLUMNS = {(metric, under): column_label(metric, _CONDITION[under])
                  for metric, under in [("accuracy", "clean"), ("accuracy", "pgd"), ("topk_intersection", "ifia_topk"),
                                        ("topk_intersection", RANDOM), ("kendall_tau", "ifia_topk"),
-                                       ("aa_topk", "ifia_topk"), ("aa_kendall", "ifia_topk")]}
+                                       ("kendall_tau", RANDOM), ("aa_topk", "ifia_topk"), ("aa_topk", RANDOM),
+                                       ("aa_kendall", "ifia_topk"), ("aa_kendall", RANDOM)]}
 
 NOISE = "  ↳ random ε-noise"
 
@@ -510,14 +511,16 @@ class GALIResult:
 
     def plot_sweep(self):
         """GALI Fig. 5: clean and PGD accuracy, top-k ∩ and AA top-k (left, %), Kendall τ and AA Kendall (right)
-        against λ, means over the sweep's seeds with their spread."""
+        against λ, each attributional one with its random baseline (dashed), means over the sweep's seeds with
+        their spread."""
         summary = self.summary()
         key = sweep_key(self.settings.sweep_dataset)
         lams = self.settings.lams
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
         panels = ([("accuracy", "clean"), ("accuracy", "pgd"), ("topk_intersection", "ifia_topk"),
-                   ("aa_topk", "ifia_topk"), ("topk_intersection", RANDOM)],
-                  [("kendall_tau", "ifia_topk"), ("aa_kendall", "ifia_topk")])
+                   ("topk_intersection", RANDOM), ("aa_topk", "ifia_topk"), ("aa_topk", RANDOM)],
+                  [("kendall_tau", "ifia_topk"), ("kendall_tau", RANDOM), ("aa_kendall", "ifia_topk"),
+                   ("aa_kendall", RANDOM)])
         for ax, panel in zip(axes, panels):
             for metric, under in panel:
                 stats = [summary.loc[(key, sweep_row(lam), under, metric)] for lam in lams]
@@ -564,6 +567,37 @@ class GALIResult:
                 f"PGD-{pgd['steps']} (α = {pgd['alpha']:g}, random start) on {p.n_pgd or 'all'} test images "
                 f"(GALI: PGD-100); clean accuracy on {p.n_clean or 'all'}. Ours: mean ± std over {len(seeds)} "
                 f"training seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).")
+
+    def table_note(self, dataset: str, table: str) -> str:
+        """The protocol line under GALI's Table 3, 4 or 5 of ``dataset`` (what Table 1's note does not say)."""
+        p, seeds = self.settings.protocol(dataset), ", ".join(map(str, self.settings.seeds))
+        common = (f"Ours: {dataset}, mean ± std over seeds {seeds}, the IFIA attack and images of Table 1 "
+                  f"({p.n_eval} test images per seed, attacked where classified correctly)")
+        notes = {
+            "Table 3": (f"Ours: {dataset}, mean ± std over seeds {seeds}; each model's clean IG map against the AT "
+                        f"teacher's of the same seed, on the {p.n_eval} test images of Table 1 classified "
+                        f"correctly; nothing is perturbed, so there is no random row. Paper: GALI appendix Table 3 "
+                        f"(Top-K as a fraction there, in % here)."),
+            "Table 4": (f"{common}; reference R: the IG map of the zoo's TRADES model of the same seed; "
+                        f"'↳ random ε-noise' rows: random sign noise of the same ε scored against the same R. "
+                        f"Paper: GALI appendix Table 4 (TRADES as reference)."),
+            "Table 5": (f"{common}; reference R: the object mask (intensity > {self.settings.mask_threshold:g}); "
+                        f"'↳ random ε-noise' rows: random sign noise of the same ε scored against the same mask. "
+                        f"Paper: GALI appendix Table 5."),
+        }
+        if table not in notes:
+            raise ValueError(f"table={table!r}: one of {sorted(notes)}")
+        return f"Protocol ({table}): {notes[table]}"
+
+    def sweep_note(self) -> str:
+        """The protocol line under the λ sweep's table."""
+        s = self.settings
+        p, seeds = s.protocol(s.sweep_dataset), s.sweep_seed_list
+        return (f"Protocol (λ sweep): AT-start + Regularizer on {s.sweep_dataset} with λ ∈ "
+                f"{{{', '.join(f'{lam:g}' for lam in s.lams)}}}, seed{'s' if len(seeds) > 1 else ''} "
+                f"{', '.join(map(str, seeds))} (mean ± std where several); the attack, images and AA reference (the "
+                f"AT teacher's IG map) of Table 1, {p.n_eval} test images; random columns: random sign noise of the "
+                f"same ε on the same images. Paper: GALI Fig. 5 (curves without numbers).")
 
     def budget(self, dataset: str, seeds: Optional[tuple] = None, rows: tuple = (AT_REG, RAR_REG)) -> str:
         """The training budget the verdicts on ``dataset`` rest on: the regularised models' images seen against

@@ -259,9 +259,10 @@ def protocol_note(settings: LeaderboardSettings) -> str:
             f"{', '.join(map(str, p.seeds))} (training and evaluation). Intervals: "
             + (f"Student's t over the {len(p.seeds)} per-seed means (t with {len(p.seeds) - 1} degrees of freedom: "
                f"wide by design). " if len(p.seeds) > 1 else "a bootstrap over the images of the one seed. ")
-            + f"The full protocol at this scale "
-            f"(`rattrlib.leaderboard.protocol('{settings.scale}')`) uses {full.ifia.n_eval} images and "
-            f"{full.ifia.steps} steps.")
+            + ("" if (full.ifia.n_eval, full.ifia.steps) == (i.n_eval, i.steps) else
+               f"These settings are smaller than rattrlib's full leaderboard protocol at this scale "
+               f"(`rattrlib.leaderboard.protocol('{settings.scale}')`: {full.ifia.n_eval} images, "
+               f"{full.ifia.steps} attack steps), to fit the chapter's time; pass `n_eval` and `attack_steps` to use it."))
 
 
 __all__ = ["ACCURACY", "ATTRIBUTIONAL", "CHAPTER", "GROUPS", "LeaderboardResult", "LeaderboardSettings", "NAMES",

@@ -427,7 +427,8 @@ def cost_table(settings: SSRSettings, results: SSRResults, cache: ResultsCache) 
         rows[name] = {"CPU s/epoch": c["cpu_seconds_per_epoch"], "wall s/epoch": c["seconds_per_epoch"],
                       "load avg. (start → end)": f"{c['load_average_start']:.1f} → {c['load_average_end']:.1f}"}
     table = pd.DataFrame(rows).T
-    table.insert(2, "× natural", table[column].astype(float) / float(table.loc["natural", column]))
+    table = table.astype({"CPU s/epoch": float, "wall s/epoch": float})
+    table.insert(2, "× natural", table[column] / table.loc["natural", column])
     return table.round({"CPU s/epoch": 1, "wall s/epoch": 1, "× natural": 2})
 
 
@@ -481,7 +482,8 @@ def budget(settings: SSRSettings) -> str:
 
 
 def protocol_note(settings: SSRSettings, experiment: str) -> str:
-    """The protocol differences under each table."""
+    """The protocol differences under each table: Experiment ``"I"``, ``"II"``, ``"III"``, or ``"s"`` (the choice
+    of s)."""
     common = (f"{settings.n_eval} test images per model and seed (SSR: 500), the correctly classified ones "
               f"attacked; seeds {', '.join(map(str, settings.seeds))}; {settings.attack_steps} signed steps of "
               f"{settings.alpha_ratio:g}·ε (SSR's manipulate: 50), softplus β = {settings.beta:g}; IG m = "
@@ -501,7 +503,14 @@ def protocol_note(settings: SSRSettings, experiment: str) -> str:
         "III": f"Protocol difference: perturbations against the saliency map of the natural {settings.datasets[0]} "
                f"model, scored on each map with the same noise draws for the clean and the perturbed image (SSR: "
                f"200 ImageNet images, ResNet-50); 'random' rows: a random-sign perturbation of the same ε; " + common,
+        "s": f"Protocol: {d2}, seed {settings.seeds[0]}; one model per row (SSR rows: β_s = 0.3 and the row's s, "
+             f"fine-tuning the natural model as in the zoo); CE and the penalty β_s·s·λ_max: means over the last "
+             f"training epoch, from the training log; λ_max: the largest eigenvalue of the input Hessian after "
+             f"training, mean and median over 256 training images. Paper: SSR uses s = 1e6 for its CIFAR-10 "
+             f"ResNet-20 and gives no such table.",
     }
+    if experiment not in notes:
+        raise ValueError(f"experiment={experiment!r}: one of {sorted(notes)}")
     return notes[experiment]
 
 

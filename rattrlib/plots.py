@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -66,7 +67,7 @@ def plot_attack_examples(images: torch.Tensor, results: Mapping[str, "object"], 
             axes[2 * r, col].imshow(_as_image(res.x_adv[i]), cmap="gray", vmin=0, vmax=1)
             axes[2 * r + 1, col].imshow(res.adv_map[i].cpu().numpy(), cmap=cmap)
             verdict = (f"top-k {100 * res.topk_intersection[i]:.0f}%, τ {res.kendall_tau[i]:.2f}" if res.success[i]
-                       else "attack failed")
+                       else "label not kept:\nscored as unmoved")
             axes[2 * r + 1, col].set_title(verdict, fontsize=7)
     for r, (label, _) in enumerate(rows):
         axes[r, 0].set_ylabel(label, fontsize=8)
@@ -92,15 +93,16 @@ def plot_maps_before_after(evaluations: Mapping[str, "object"], n_show: int = 3,
     for r, i in enumerate(common):
         axes[r, 0].imshow(_as_image(evs[0].images[i]), cmap="gray", vmin=0, vmax=1)
         for j, (name, ev) in enumerate(evaluations.items()):
+            short = textwrap.fill(name, 20)  # long names ("RAR-start + Regularizer") on two lines, not over the next
             row = int((ev.attacked == i).nonzero()[0][0])
             res = ev.ifia.result
             axes[r, 1 + 2 * j].imshow(res.clean_map[row].numpy(), cmap=cmap)
             axes[r, 2 + 2 * j].imshow(res.adv_map[row].numpy(), cmap=cmap)
             verdict = (f"top-k {100 * res.topk_intersection[row]:.0f}%, τ {res.kendall_tau[row]:.2f}"
-                       if res.success[row] else "attack failed")
-            axes[r, 2 + 2 * j].set_title(f"{name}: attacked\n{verdict}" if r == 0 else verdict, fontsize=7)
+                       if res.success[row] else "label not kept:\nscored as unmoved")
+            axes[r, 2 + 2 * j].set_title(f"{short}\nattacked\n{verdict}" if r == 0 else verdict, fontsize=7)
             if r == 0:
-                axes[r, 1 + 2 * j].set_title(f"{name}: clean", fontsize=7)
+                axes[r, 1 + 2 * j].set_title(f"{short}\nclean", fontsize=7)
     axes[0, 0].set_title("image", fontsize=8)
     hide_ticks(axes)
     fig.tight_layout()
@@ -144,6 +146,9 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
     if size_column is not None:
         cost = table[size_column].to_numpy(float)
         sizes = np.where(np.isfinite(cost), 40 + 400 * cost / np.nanmax(cost), 60.0)
+        for value in (np.nanmin(cost), np.nanmax(cost)):  # a key for the marker sizes
+            ax.scatter([], [], s=40 + 400 * value / np.nanmax(cost), c="tab:blue", alpha=0.7, edgecolors="k",
+                       label=f"{size_column} = {value:.3g}")
     ax.errorbar(mx, my, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="none", ecolor="0.6", lw=1, zorder=1)
     colours = ["tab:red" if name in highlight else "tab:blue" for name in table.index]
     ax.scatter(mx, my, s=sizes, c=colours, alpha=0.7, edgecolors="k", zorder=2)
@@ -155,9 +160,9 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
     ax.plot(mx[front], my[front], "--", color="tab:green", lw=1, label="Pareto front (means)", zorder=0)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
-    title = "each method: mean and 95 % interval over seeds"
+    title = "each method: mean and 95 % interval (over seeds; over images for a one-seed row)"
     if size_column is not None:
-        title += f"; marker area ∝ {size_column}"
+        title += f"\nmarker area ∝ {size_column}"
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")

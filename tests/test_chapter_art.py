@@ -128,3 +128,16 @@ def test_none_is_always_the_preset_and_all_is_a_value():
     for name in ("n_corrupt", "n_pgd_ablation"):
         with pytest.raises(ValueError, match=name):
             ARTSettings.resolve("cpu", **{name: "every"})
+
+
+def test_table_notes_state_the_settings_they_rest_on():
+    from rattrlib.chapters.art import ARTChapter
+
+    chapter = ARTChapter(ARTSettings.resolve("cpu", n_table4=37, n_strong=41, spsa_steps=7, n_corrupt=43, lam=0.75))
+    assert "on 37 test images per model and seed" in chapter.table4_note().data
+    assert "on 37 test images per model and seed" in chapter.targeted_note().data
+    strong = chapter.strong_note().data
+    assert "same 41 test images" in strong and "40 and 100 / 500 steps" in strong and "SPSA (7 Adam steps" in strong
+    assert "43 test images per corruption" in chapter.table3_note().data
+    assert "λ = 0.75" in chapter.ablation_note().data and "dashed" in chapter.ablation_note().data
+    assert "Training budget (images seen)" in chapter.alignment_note().data

@@ -215,3 +215,15 @@ def test_appendix_tables_hold_the_papers_numbers():
     assert gali_table4("fashion_mnist").loc["AT", "aa_kendall"] == 0.6241
     with pytest.raises(ValueError, match="GALI Table 4 has no rows for 'cifar10'"):
         gali_table4("cifar10")
+
+
+def test_table_notes_state_their_reference_and_images_and_refuse_an_unknown_table():
+    settings = gali.GALISettings.resolve("cpu", n_eval=37, lams=[0.0, 0.002])
+    result = gali.GALIResult(settings, {}, {}, Measurements(), {})
+    assert "37 test images per seed" in result.table_note("fashion_mnist", "Table 4")
+    assert "TRADES model of the same seed" in result.table_note("fashion_mnist", "Table 4")
+    assert "object mask (intensity > 0.1)" in result.table_note("fashion_mnist", "Table 5")
+    assert "no random row" in result.table_note("fashion_mnist", "Table 3")
+    assert "λ ∈ {0, 0.002}" in result.sweep_note() and "seed 0 " in result.sweep_note()
+    with pytest.raises(ValueError, match="table='Table 9'"):
+        result.table_note("fashion_mnist", "Table 9")

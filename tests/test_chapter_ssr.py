@@ -76,3 +76,11 @@ def test_claims_are_judged_net_of_random_on_synthetic_measurements():
                 m.add(row, under, "cosine_distance", seed, level + 0.001 * rng.random(20), dataset=claim.dataset)
     (verdict,) = judge_all([claim], m)
     assert verdict.verdict == "holds" and verdict.net_verdict is not None
+
+
+def test_protocol_note_of_the_s_table_states_its_seed_and_probe_and_unknown_parts_are_refused():
+    settings = ssr.SSRSettings.resolve("cpu", seeds=[4, 5])
+    note = ssr.protocol_note(settings, "s")
+    assert "seed 4;" in note and "256 training images" in note and "β_s = 0.3" in note
+    with pytest.raises(ValueError, match="experiment='IV'"):
+        ssr.protocol_note(settings, "IV")

@@ -592,12 +592,13 @@ def plot_sweep(results: SSRResults):
                     label=f"{name}, {attack}")
         ax.set_xscale("log"); ax.minorticks_off()
         ticks = sorted(sweep["value"].unique())
-        ax.set_xticks(ticks, [f"{v:.3g}" for v in ticks], fontsize=8)
+        ax.set_xticks(ticks, [f"{v:.3g}" for v in ticks], fontsize=8, rotation=45)
         ax.set_xlabel("σ (SmoothGrad) or r (Uniform Gradient), [0, 1] scale")
-        ax.set_ylabel(_axis_label(metric)); ax.legend(fontsize=7)
-    axes[0].set_title(f"{results.settings.datasets[0]}: ε = {results.settings.sweep_eps * 255:g}/255, seed "
-                      f"{results.settings.seeds[0]}")
-    fig.tight_layout()
+        ax.set_ylabel(_axis_label(metric))
+    fig.suptitle(f"{results.settings.datasets[0]}: ε = {results.settings.sweep_eps * 255:g}/255, seed "
+                 f"{results.settings.seeds[0]}")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)  # one legend, off the data
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 

@@ -125,9 +125,21 @@ class ChapterSettings:
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def resolved(self) -> dict:
+        """The values the chapter uses for fields left None (e.g. the dataset's ε), by field name, as text;
+        :meth:`describe` shows them beside the None. Chapters whose None means a computed default override it."""
+        return {}
+
     def describe(self) -> pd.DataFrame:
-        """The settings as a two-column table (parameter, value) with each field's description."""
-        return pd.DataFrame([{"parameter": f.name, "value": getattr(self, f.name), "meaning": f.metadata.get("doc", "")}
+        """The settings as a table (parameter, value, meaning); a None that the chapter resolves shows what it
+        resolves to ("None → 0.1")."""
+        resolved = self.resolved()
+
+        def shown(name: str, value):
+            return f"None → {resolved[name]}" if value is None and name in resolved else value
+
+        return pd.DataFrame([{"parameter": f.name, "value": shown(f.name, getattr(self, f.name)),
+                              "meaning": f.metadata.get("doc", "")}
                              for f in dataclasses.fields(self)]).set_index("parameter")
 
 

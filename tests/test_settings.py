@@ -63,3 +63,15 @@ def test_images_seen_counts_the_start_model():
     assert images_seen(pgd) == pgd.epochs * pgd.n_train + images_seen(natural)
     text = budget_sentence({"PGD-AT": pgd}, 5_000_000, "RAR", seeds=(0, 1, 2))
     assert "0.4 % of RAR's 5M" in text and "3 seeds" in text and "fine-tuning natural (180k)" in text
+
+
+def test_describe_shows_what_a_none_resolves_to():
+    from rattrlib.chapters.leaderboard import LeaderboardSettings
+    from rattrlib.chapters.rar import RARSettings
+
+    rar = RARSettings.resolve("cpu", datasets=["fashion_mnist", "mnist10k"], eps=0.05).describe()["value"]
+    assert rar["eps"] == 0.05                                  # given: shown as it is
+    assert rar["k"] == "None → 100 (fashion_mnist), 200 (mnist10k)"  # per dataset where they differ (GALI §10.3)
+    assert rar["alpha"] == "None → 0.01" and rar["n_eval"] == 100
+    board = LeaderboardSettings.resolve("cpu", attack_steps=4).describe()["value"]
+    assert board["alpha"] == "None → 0.0625"                   # 2.5·ε / steps = 2.5 · 0.1 / 4

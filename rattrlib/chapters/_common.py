@@ -74,6 +74,22 @@ class IFIASettings(ChapterSettings):
     beta: float = setting(real_check(0, 1e4, low_open=True), "softplus β of the attack's smooth surrogate")
     n_eval: int = setting(int_check(2), "test images attacked per model and seed")
 
+    def protocols(self) -> dict:
+        """The IFIA protocol of each dataset the chapter evaluates (its own ``protocol`` with the chapter's k)."""
+        raise NotImplementedError(f"{type(self).__name__} must say which datasets it evaluates")
+
+    def resolved(self) -> dict:
+        """ε, α, steps, IG points (and k, where the chapter leaves it None) of the attack, per dataset."""
+        protocols = self.protocols()
+        fields = {"eps": "eps", "alpha": "alpha", "attack_steps": "steps", "ig_steps": "ig_steps", "k": "k"}
+
+        def text(attr: str) -> str:
+            values = {d: f"{getattr(p, attr):g}" for d, p in protocols.items()}
+            return (next(iter(values.values())) if len(set(values.values())) == 1
+                    else ", ".join(f"{v} ({d})" for d, v in values.items()))
+
+        return {name: text(attr) for name, attr in fields.items()}
+
     def ifia(self, dataset: str, k: int) -> IFIAProtocol:
         """The RAR/GALI evaluation of ``dataset`` at this scale with these settings and top-``k``."""
         return ifia_protocol(dataset, self.scale, eps=self.eps, alpha=self.alpha, steps=self.attack_steps,

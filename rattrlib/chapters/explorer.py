@@ -81,6 +81,10 @@ class ExplorerSettings(ChapterSettings):
     def topk(self) -> int:
         return self.k or TOPK[self.dataset]
 
+    def resolved(self) -> dict:
+        attack = self.attack()
+        return {"ig_steps": str(attack["attribution_kwargs"]["n_steps"]), "k": str(attack["k"])}
+
     def attack(self) -> dict:
         """IG points, top-k and precision of the attack: the RAR/GALI protocol's at this scale unless set."""
         protocol = ifia_protocol(self.dataset, self.scale, ig_steps=self.ig_steps, k=self.topk)

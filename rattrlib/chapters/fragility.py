@@ -66,6 +66,9 @@ class FragilitySettings(IFIASettings):
     def protocol(self) -> IFIAProtocol:
         return self.ifia(self.dataset, self.k)
 
+    def protocols(self) -> dict:
+        return {self.dataset: self.protocol}
+
 
 @dataclasses.dataclass
 class FragilityResult:

@@ -139,6 +139,9 @@ class GALISettings(IFIASettings):
         models' evaluations come from the cache)."""
         return self.ifia(dataset, self.k(dataset))
 
+    def protocols(self) -> dict:
+        return {dataset: self.protocol(dataset) for dataset in self.datasets}
+
     @property
     def sweep_seed_list(self) -> tuple:
         return self.seeds[:self.sweep_seeds]

@@ -94,6 +94,10 @@ class LeaderboardSettings(ChapterSettings):
         for method in self.methods:  # e.g. the SAT family on CIFAR-10: refused here, naming the method
             zoo_config(self.protocol.dataset, method, self.scale)
 
+    def resolved(self) -> dict:
+        p = self.protocol
+        return {"eps": f"{p.eps:g}", "alpha": f"{p.ifia.alpha:.4g}", "ig_steps": str(p.ifia.ig_steps), "n_clean": "all"}
+
     @property
     def protocol(self) -> L.LeaderboardProtocol:
         """The leaderboard protocol of this scale with these settings."""

@@ -63,6 +63,11 @@ def _attrs(name, value):
     return sequence_of(choice(*ATTRIBUTIONS))(name, value)
 
 
+def _pixel_share(height: int, width: int) -> int:
+    """SSR's top-k as a share of the pixels: 20 of CIFAR-10's 32×32 (Fig. 3 caption)."""
+    return max(1, round(20 * height * width / 1024))
+
+
 @dataclasses.dataclass(frozen=True)
 class SSRSettings(ChapterSettings):
     """The chapter's parameters (papermill), each checked by name before any model is trained or loaded."""
@@ -122,9 +127,13 @@ class SSRSettings(ChapterSettings):
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
 
+    def resolved(self) -> dict:
+        return {"k": f"SSR's share of the pixels: {_pixel_share(28, 28)} of 28×28, {_pixel_share(32, 32)} of 32×32",
+                "radius": f"{self.uniform_radius:.4g} (√3·σ)"}
+
     def top_k(self, images) -> int:
         """The parameter, or SSR's share of the pixels (k = 20 of 32×32 on CIFAR-10, Fig. 3 caption)."""
-        return self.k if self.k is not None else max(1, round(20 * images.shape[-2] * images.shape[-1] / 1024))
+        return self.k if self.k is not None else _pixel_share(images.shape[-2], images.shape[-1])
 
     def attribution_kwargs(self, sigma: Optional[float] = None, radius: Optional[float] = None) -> dict:
         return {"integrated_gradients": {"n_steps": self.ig_steps},

@@ -148,7 +148,7 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
         sizes = np.where(np.isfinite(cost), 40 + 400 * cost / np.nanmax(cost), 60.0)
         for value in (np.nanmin(cost), np.nanmax(cost)):  # a key for the marker sizes
             ax.scatter([], [], s=40 + 400 * value / np.nanmax(cost), c="tab:blue", alpha=0.7, edgecolors="k",
-                       label=f"{size_column} = {value:.3g}")
+                       label=f"{size_column} = {value:,.0f}")
     ax.errorbar(mx, my, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="none", ecolor="0.6", lw=1, zorder=1)
     colours = ["tab:red" if name in highlight else "tab:blue" for name in table.index]
     ax.scatter(mx, my, s=sizes, c=colours, alpha=0.7, edgecolors="k", zorder=2)
@@ -194,7 +194,7 @@ def plot_ablation(frame, *, attributional=("top-k ∩ (%)", "Kendall τ ×100"),
             if col == 0:
                 ax.set_ylabel("attributional robustness" if row == 0 else "accuracy (%)")
             if col == len(params) - 1:
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the row, off the data
     fig.tight_layout()
     return fig
 

@@ -519,7 +519,7 @@ class GALIResult:
         summary = self.summary()
         key = sweep_key(self.settings.sweep_dataset)
         lams = self.settings.lams
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
         panels = ([("accuracy", "clean"), ("accuracy", "pgd"), ("topk_intersection", "ifia_topk"),
                    ("topk_intersection", RANDOM), ("aa_topk", "ifia_topk"), ("aa_topk", RANDOM)],
                   [("kendall_tau", "ifia_topk"), ("kendall_tau", RANDOM), ("aa_kendall", "ifia_topk"),
@@ -533,7 +533,7 @@ class GALIResult:
                             label=SWEEP_COLUMNS[(metric, under)], linestyle="--" if under == RANDOM else "-")
             ax.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
             ax.set_xlabel("λ (saliency-matching weight)")
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: off the data
         axes[0].set_ylabel("%")
         axes[1].set_ylabel("correlation")
         seeds = self.settings.sweep_seed_list

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import multiprocessing
 import json
+import multiprocessing
 import os
 import platform
 import re

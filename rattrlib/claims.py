@@ -96,6 +96,30 @@ DISPLAY = {
 }
 
 
+#: how a claim's statement names a condition (a condition not listed reads "under <condition>")
+CONDITION_PHRASES = {
+    "clean": "on clean inputs",
+    GOODNESS: "on clean maps, against the reference model's",
+    RANDOM: "under random sign noise",
+    "pgd": "under PGD",
+    "pgd_longest": "under the longest PGD",
+    "spsa": "under SPSA",
+    "ifia_topk": "under the IFIA top-k attack",
+    "targeted": "under the targeted attack",
+    "corruptions": "under common corruptions",
+    "saliency": "from saliency maps",
+    "integrated_gradients": "from IG maps",
+    # SSR's log-AUCs over ε (rattrlib.chapters.ssr.UNDER)
+    "top-k log-AUC": "log-AUC over ε under the top-k attack",
+    "manipulate log-AUC": "log-AUC over ε under the Manipulate attack",
+}
+
+
+def condition_phrase(under: str) -> str:
+    """``under`` as the statement of a claim says it (:data:`CONDITION_PHRASES`)."""
+    return CONDITION_PHRASES.get(under, f"under {under}")
+
+
 def metric_label(metric: str) -> str:
     """The display label of ``metric`` (one formatter for every table)."""
     return DISPLAY.get(metric, (metric, 1.0))[0]
@@ -192,8 +216,8 @@ class Claim:
 
     def statement(self) -> str:
         """The claim in one line, in the book's vocabulary."""
-        side_a = f"{self.a} ({self.under})" if self.under_b else self.a
-        side_b = f"{self.b} ({self.side_b_under})" if self.under_b else self.b
+        side_a = f"{self.a} {condition_phrase(self.under)}" if self.under_b else self.a
+        side_b = f"{self.b} {condition_phrase(self.side_b_under)}" if self.under_b else self.b
         label = metric_label(self.metric)
         if self.relation == "better":
             text = f"{label}: {side_a} better than {side_b}"
@@ -202,7 +226,7 @@ class Claim:
         else:
             text = f"{label}: {side_a} within {format_value(self.metric, self.margin)} of {side_b}"
         if not self.under_b:
-            text += f" (under {self.under})"
+            text += f" ({condition_phrase(self.under)})"
         return text
 
 

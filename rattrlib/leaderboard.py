@@ -599,6 +599,15 @@ def _json_number(value):
     return value if math.isfinite(value) else None
 
 
+def interval_within_bounds(metric: str, low: float, high: float) -> tuple:
+    """``[low, high]`` cut to the value range of ``metric`` (``bounds``): a Student's t interval over three seed
+    means can pass 100 %, and the mean it covers cannot, so the cut keeps its coverage."""
+    bounds = METRICS[metric].bounds
+    if bounds is None:
+        return low, high
+    return float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
+
+
 def summarise(measurements: Measurements, name: str, protocol: LeaderboardProtocol) -> pd.DataFrame:
     """The :class:`Row` summary of row ``name`` in ``measurements``: per column its mean and 95 % interval from
     :func:`~rattrlib.claims.contrast_interval` (one side, weight 1; seeded bootstrap with one seed)."""
@@ -606,8 +615,9 @@ def summarise(measurements: Measurements, name: str, protocol: LeaderboardProtoc
     for col in columns(protocol):
         table = measurements.side("", name, col.under, col.metric)
         r = contrast_interval([table], [1.0])
+        low, high = interval_within_bounds(col.metric, r["low"], r["high"])
         finite = np.isfinite(table[r["seeds"]].to_numpy()) if r["seeds"] else np.zeros((0, 1), bool)
-        rows[col.label] = {"mean": r["estimate"], "ci_low": r["low"], "ci_high": r["high"],
+        rows[col.label] = {"mean": r["estimate"], "ci_low": low, "ci_high": high,
                            "n_images": int(round(finite.sum(axis=0).mean())) if finite.size else 0,
                            "n_seeds": len(r["seeds"]), "scope": r["scope"], "under": col.under,
                            "metric": col.metric, "higher_is_better": col.higher_is_better}

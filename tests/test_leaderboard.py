@@ -312,6 +312,26 @@ def test_merge_pools_seeds_into_a_t_interval(tiny4):
         L.merge([row, row])
 
 
+def test_an_interval_is_cut_to_the_metrics_range_and_keeps_its_unbounded_side(tiny4):
+    from scipy import stats
+
+    row = tiny4["row"]
+    frames = []
+    for seed, value in ((0, 1.0), (1, 0.9), (2, 1.0)):  # clean accuracy per seed: 100 %, 90 %, 100 %
+        frame = row.measurements.frame.assign(seed=seed)
+        frame.loc[frame["metric"] == "accuracy", "value"] = value
+        frames.append(frame)
+    rows = [L._row("tiny", f, tiny4["protocol"], None, ["x"], [1.0]) for f in frames]
+    merged = L.merge(rows)
+    clean = merged.summary[(merged.summary["metric"] == "accuracy") & (merged.summary["under"] == "clean")].iloc[0]
+    means = np.array([1.0, 0.9, 1.0])
+    half = stats.t.ppf(0.975, 2) * means.std(ddof=1) / math.sqrt(3)
+    assert means.mean() + half > 1.0                       # Student's t passes 100 % here ...
+    assert clean["ci_high"] == 1.0                          # ... and the table stops at the metric's bound
+    assert clean["ci_low"] == pytest.approx(means.mean() - half)
+    assert L.interval_within_bounds("log_auc", -5.0, 5.0) == (-5.0, 5.0)  # an unbounded metric is left alone
+
+
 def hand_row(name, mean, low, high, metric="topk_intersection", label="score", protocol=None):
     summary = pd.DataFrame({"mean": [mean], "ci_low": [low], "ci_high": [high], "n_images": [100], "n_seeds": [3],
                             "scope": ["seeds and images"], "under": ["x"], "metric": [metric],

@@ -6,6 +6,7 @@ import textwrap
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from adjustText import adjust_text
 import torch
 
 
@@ -135,7 +136,8 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
     as error bars (``table``: :func:`rattrlib.leaderboard.table`'s numeric frame, columns ``<label>``,
     ``<label> · CI low``, ``<label> · CI high``), marker area proportional to ``size_column`` (e.g. the training
     cost), the methods no other method beats on both axes (the Pareto front) joined by a line, ``highlight``
-    (e.g. a reader's model) in red. ``scale`` converts both axes to display units."""
+    (e.g. a reader's model) in red, the names placed off each other (adjustText). ``scale`` converts both axes to
+    display units."""
     import numpy as np
 
     fig, ax = plt.subplots(figsize=figsize)
@@ -152,8 +154,8 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
     ax.errorbar(mx, my, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="none", ecolor="0.6", lw=1, zorder=1)
     colours = ["tab:red" if name in highlight else "tab:blue" for name in table.index]
     ax.scatter(mx, my, s=sizes, c=colours, alpha=0.7, edgecolors="k", zorder=2)
-    for name, a, b in zip(table.index, mx, my):
-        ax.annotate(name, (a, b), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    shown = np.isfinite(mx) & np.isfinite(my)
+    labels = [ax.text(a, b, name, fontsize=8) for name, a, b, ok in zip(table.index, mx, my, shown) if ok]
     front = [i for i in range(len(mx)) if not any((mx[j] >= mx[i]) & (my[j] >= my[i]) & ((mx[j] > mx[i]) | (my[j] > my[i]))
                                                   for j in range(len(mx)))]
     front = sorted(front, key=lambda i: mx[i])
@@ -167,7 +169,9 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
+    adjust_text(labels, x=mx[shown], y=my[shown], ax=ax, arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))
     return fig
+
 
 def plot_ablation(frame, *, attributional=("top-k ∩ (%)", "Kendall τ ×100"),
                   accuracy=("clean acc. (%)", "PGD acc. (%)"), size: float = 3.0):

@@ -98,6 +98,20 @@ def test_pareto_front_joins_the_undominated_methods(fake_result):
     assert colours.shape[0] == 4 and colours[3][0] > colours[0][0]   # D highlighted in red
 
 
+def test_pareto_names_do_not_overlap_where_the_points_crowd():
+    rng = np.random.default_rng(0)
+    x, y = 0.80 + 0.01 * rng.random(12), 0.40 + 0.01 * rng.random(12)   # 12 methods within one point of each other
+    table = pd.DataFrame({"acc": x, "acc · CI low": x - 0.01, "acc · CI high": x + 0.01,
+                          "attr": y, "attr · CI low": y - 0.01, "attr · CI high": y + 0.01},
+                         index=[f"method-{i}" for i in range(12)])
+    fig = plot_pareto(table, "acc", "attr")
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    assert len(boxes) == 12
+    overlapping = [(i, j) for i in range(12) for j in range(i + 1, 12) if boxes[i].overlaps(boxes[j])]
+    assert not overlapping
+
+
 def test_display_table_states_the_images_behind_its_first_column(fake_result):
     table = board.display_table(fake_result, "attributional robustness")
     column = [c for c in table.columns if c.startswith("images × seeds")]

@@ -13,6 +13,9 @@ cheaper than PGD-AT and IG-NORM (Wang et al. 2020, §5.2).
     python benchmarks/bench_train_methods.py            # 8 timed batches per method
     python benchmarks/bench_train_methods.py --quick    # 2 timed batches, no JSON
 
+It also adds up the arithmetic of training the zoo's cpu presets on 3 seeds (``zoo_training``): at natural
+training's measured rate, the least time the cold book's model training can take on this machine.
+
 Writes ``benchmarks/results/train_methods.json``.
 """
 
@@ -89,6 +92,18 @@ def flops_per_batch(name: str, data, batch_size: int) -> int:
     return counter.flops
 
 
+def zoo_training_flops(flops: dict, batch_size: int, seeds: int = 3) -> dict:
+    """Images seen and matrix-product / convolution FLOPs of training the zoo's Fashion-MNIST cpu presets
+    (``seeds`` seeds of every method), from the FLOPs of one step of each method: the arithmetic floor of the
+    book's model training at any rate."""
+    rows, full = {}, len(load_dataset("fashion_mnist", "train"))
+    for name, step in flops.items():
+        config = zoo_config("fashion_mnist", name, "cpu")
+        images = config.epochs * (config.n_train or full)
+        rows[name] = {"images_seen": images, "flops_per_seed": step / batch_size * images}
+    return {"seeds": seeds, "methods": rows, "total_flops": seeds * sum(r["flops_per_seed"] for r in rows.values())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=8)
@@ -116,7 +131,13 @@ def main() -> None:
         "flops_per_batch": flops,
         "flop_ratio_to_natural": {name: f / flops["natural"] for name, f in flops.items()},
         "gflops_per_second": {name: flops[name] / rows[name] / 1e9 for name in rows},
+        # the arithmetic of training the zoo's cpu presets on 3 seeds, and its minutes at natural training's rate
+        "zoo_training": zoo_training_flops(flops, args.batch_size),
     }
+    natural_rate = flops["natural"] / rows["natural"]
+    result["zoo_training"]["minutes_at_natural_rate"] = result["zoo_training"]["total_flops"] / natural_rate / 60
+    print(f"training the zoo's cpu presets on 3 seeds: {result['zoo_training']['total_flops'] / 1e12:.0f} TFLOP, "
+          f"{result['zoo_training']['minutes_at_natural_rate']:.0f} min at natural training's rate here")
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "train_methods.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -4,6 +4,7 @@ built from per-image measurements (synthetic here, no training)."""
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rattrlib.chapters import rar
@@ -89,6 +90,19 @@ def synthetic_result(seeds=(0, 1, 2), n=60):
                 m.add(row, RANDOM, metric, seed, np.clip(0.9 + 0.02 * rng.standard_normal(n), 0, 1),
                       dataset="fashion_mnist")
     return rar.RARResult(settings, {}, m, {})
+
+
+def test_table_states_the_attack_success_rate_over_seeds():
+    from types import SimpleNamespace
+
+    result = synthetic_result()
+    for seed, rate in zip((0, 1, 2), (0.9, 1.0, 0.95)):
+        summary = pd.DataFrame({"success_rate": [rate]})
+        result.evaluations["fashion_mnist", "ig_norm", seed] = SimpleNamespace(ifia=SimpleNamespace(summary=summary))
+    table = result.table("fashion_mnist")
+    assert table.loc["ig_norm", (rar.SUCCESS, "ours")] == "95.0 ± 5.0"      # std of 90, 100, 95
+    assert table.loc["ig_norm", (rar.SUCCESS, "paper")] == "–"               # GALI reports none
+    assert table.loc["natural", (rar.SUCCESS, "ours")] == "–"                # not evaluated here
 
 
 def test_table_shows_paper_and_mean_with_seed_spread_and_random_columns():

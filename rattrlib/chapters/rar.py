@@ -53,6 +53,8 @@ _CONDITION = {"clean": "clean", "pgd": "PGD-40", "ifia_topk": "IFIA", RANDOM: "r
 COLUMNS = {(metric, under): column_label(metric, _CONDITION[under])
            for metric, under in [("accuracy", "clean"), ("accuracy", "pgd"), ("topk_intersection", "ifia_topk"),
                                  ("topk_intersection", RANDOM), ("kendall_tau", "ifia_topk"), ("kendall_tau", RANDOM)]}
+#: the column of the attack's success rate (the protocol reports it beside every IFIA number; GALI does not)
+SUCCESS = "IFIA success (%)"
 #: the GALI Table 1 column of each (metric, condition); the paper has no random baseline
 PAPER_COLUMNS = {("accuracy", "clean"): "clean_accuracy", ("accuracy", "pgd"): "adversarial_accuracy",
                  ("topk_intersection", "ifia_topk"): "topk", ("kendall_tau", "ifia_topk"): "kendall"}
@@ -196,11 +198,24 @@ class RARResult:
                 published = paper.loc[PAPER_ROWS[method], theirs] if method in PAPER_ROWS and theirs else None
                 row[(header, "paper")] = "–" if published is None else _paper_value(metric, published)
                 row[(header, "ours")] = mean_spread(metric, summary.loc[(method, metric, under)])
+            row[(SUCCESS, "paper")], row[(SUCCESS, "ours")] = "–", self.success_rate(dataset, method)
             rows[method] = row
         frame = pd.DataFrame(rows).T
         frame.columns = pd.MultiIndex.from_tuples(frame.columns)
         frame.index.name = "model"
         return frame
+
+    def success_rate(self, dataset: str, method: str) -> str:
+        """IFIA's success rate on ``method`` (%: attacked images where a label-keeping iterate was found), mean ±
+        std over the seeds evaluated; "–" where none was."""
+        rates = [100 * self.evaluations[key].ifia.summary.iloc[0]["success_rate"]
+                 for key in ((dataset, method, seed) for seed in self.settings.seeds) if key in self.evaluations]
+        if not rates:
+            return "–"
+        mean = sum(rates) / len(rates)
+        if len(rates) < 2:
+            return f"{mean:.1f}"
+        return f"{mean:.1f} ± {math.sqrt(sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)):.1f}"
 
     def sparse_maps(self, dataset: str) -> tuple:
         """``(n, N)``: of the N attacked images (all seeds and rows), n have a clean IG map with fewer than k
@@ -225,7 +240,9 @@ class RARResult:
         return (f"Protocol ({dataset}): data {data}; IFIA top-k on IG with ε = {p.eps:g}, α = {p.alpha:g}, "
                 f"{p.steps} steps in {p.precision} (RAR/GALI 100; maps and scores in fp32), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
                 f"β = {p.beta:g}, on {p.n_eval} stratified test images per seed (GALI: not stated), attacked where "
-                f"classified correctly; random baseline: random sign noise of the same ε on the same images. "
+                f"classified correctly; IFIA success is the share of attacked images where some iterate kept the "
+                f"label, and an image where none did counts with its clean map (top-k ∩ 100 %); random baseline: "
+                f"random sign noise of the same ε on the same images. "
                 f"PGD-{pgd['steps']} (α = {pgd['alpha']:g}, random start) on {p.n_pgd or 'all'} test images "
                 f"(GALI: PGD-100 on MNIST-family test sets); clean accuracy on {p.n_clean or 'all'}. Ours: mean ± "
                 f"std over {len(seeds)} training seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}). "

@@ -227,3 +227,9 @@ def test_table_notes_state_their_reference_and_images_and_refuse_an_unknown_tabl
     assert "λ ∈ {0, 0.002}" in result.sweep_note() and "seed 0 " in result.sweep_note()
     with pytest.raises(ValueError, match="table='Table 9'"):
         result.table_note("fashion_mnist", "Table 9")
+
+
+def test_seconds_table_marks_seeds_a_row_did_not_run():
+    holder = type("Seconds", (), {"seconds": {("AT", 0): 1.26, ("AT", 1): 2.0, ("λ = 0.01", 0): 3.0}})()
+    table = gali.GALIResult.seconds_table(holder)
+    assert table.loc["AT", 0] == 1.3 and table.loc["λ = 0.01", 1] == "–"

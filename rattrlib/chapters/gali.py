@@ -684,10 +684,11 @@ class GALIResult:
             CLAIMS, {*self.settings.datasets, *GALISettings.PRESETS["paper"]["datasets"]}))
 
     def seconds_table(self) -> pd.DataFrame:
-        """Seconds to train (or load) and evaluate each model in this run, per seed."""
-        frame = pd.Series(self.seconds).unstack(-1)
+        """Seconds to train (or load) and evaluate each model in this run, per seed ("–" where a row has no such
+        seed: the λ sweep runs on the first)."""
+        frame = pd.Series(self.seconds).unstack(-1).round(1)
         frame.columns.name = "seed"
-        return frame.round(1)
+        return frame.astype(object).where(frame.notna(), "–")
 
 
 def _steps(config) -> int:

@@ -99,7 +99,7 @@ DISPLAY = {
 #: how a claim's statement names a condition (a condition not listed reads "under <condition>")
 CONDITION_PHRASES = {
     "clean": "on clean inputs",
-    GOODNESS: "on clean maps, against the reference model's",
+    GOODNESS: "on clean maps: the goodness factor against the reference model's map alone",
     RANDOM: "under random sign noise",
     "pgd": "under PGD",
     "pgd_longest": "under the longest PGD",
@@ -486,8 +486,16 @@ def judge_all(claims: Sequence[Claim], measurements: Measurements, *, budget: st
     return verdicts
 
 
-def _interval_text(metric: str, diff: float, low: float, high: float) -> str:
-    return f"{format_value(metric, diff, 2)} [{format_value(metric, low, 2)}, {format_value(metric, high, 2)}]"
+def _interval_text(metric: str, diff: float, low: float, high: float, margin: float) -> str:
+    """"difference [low, high]" with 2 decimals, or more where a bound would read as equal to a threshold of the
+    verdict (0 or ± the margin) that it is not equal to."""
+    thresholds = (0.0, margin, -margin)
+    digits = 2
+    while digits < 5 and any(b != t and format_value(metric, b, digits) == format_value(metric, t, digits)
+                             for b in (low, high) for t in thresholds):
+        digits += 1
+    return (f"{format_value(metric, diff, digits)} [{format_value(metric, low, digits)}, "
+            f"{format_value(metric, high, digits)}]")
 
 
 def claims_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
@@ -501,11 +509,12 @@ def claims_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
             "paper says": f"“{c.says}”",
             "margin": f"{format_value(c.metric, c.margin, 2)} — {c.margin_reason}",
             "ours: A vs B": f"{format_value(c.metric, v.mean_a)} vs {format_value(c.metric, v.mean_b)}",
-            "difference [95 % CI]": _interval_text(c.metric, v.difference, v.ci_low, v.ci_high),
+            "difference [95 % CI]": _interval_text(c.metric, v.difference, v.ci_low, v.ci_high, c.margin),
             "n (images × seeds)": f"{v.n_images} × {v.n_seeds}" + ("" if v.n_seeds != 1 else " (images only)"),
             "verdict": v.verdict,
             "net of random [95 % CI]": ("–" if v.net_verdict is None else
-                                        _interval_text(c.metric, v.net_difference, v.net_ci_low, v.net_ci_high)),
+                                        _interval_text(c.metric, v.net_difference, v.net_ci_low,
+                                                       v.net_ci_high, c.margin)),
             "verdict net of random": v.net_verdict or "–",
         })
     if not rows:  # an empty table would render as a bare header

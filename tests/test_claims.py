@@ -301,3 +301,12 @@ def test_a_seed_without_any_finite_value_is_left_out_and_none_left_is_inconclusi
     summary = measured(a, b, metric="kendall_tau").summary().set_index(["row", "under"])
     assert summary.loc[("ART", "ifia_topk"), "n_seeds"] == 2 and summary.loc[("ART", "ifia_topk"), "n_images"] == 30
     assert summary.loc[("ART", "ifia_topk"), "mean"] == pytest.approx(np.mean([a[0].mean(), a[2].mean()]))
+
+
+def test_an_interval_bound_near_a_threshold_gets_the_digits_that_tell_them_apart():
+    from rattrlib.claims import _interval_text
+
+    assert _interval_text("cosine_distance", 0.017, 0.0004, 0.034, 0.0) == "0.0170 [0.0004, 0.0340]"
+    assert _interval_text("cosine_distance", 0.017, 0.01, 0.034, 0.0) == "0.017 [0.010, 0.034]"   # already clear
+    assert _interval_text("accuracy", -0.002, -0.00399, 0.0, 0.004) == "-0.200 [-0.399, 0.000]"  # vs −0.4 points
+    assert _interval_text("accuracy", 0.01, 0.0, 0.02, 0.0) == "1.00 [0.00, 2.00]"  # a bound equal to 0 stays as it is

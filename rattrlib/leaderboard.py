@@ -764,7 +764,8 @@ def ranks(rows, column: str) -> pd.DataFrame:
       (h_j ≥ l): any of them may be better;
     - ``shares_top``: ``best_rank`` = 1 — no method is surely better, so the data do not separate it from the
       leader (the method with the best mean);
-    - ``rank`` = 1 where ``shares_top``, else 1 + the number of methods with a better mean.
+    - ``rank`` = 1 + the number of methods with a better mean: the order of the table, so a wide interval never
+      lifts a method above a better mean; [``best_rank``, ``worst_rank``] is how far the data let it move.
 
     Methods without a mean (NaN) are listed last with NaN ranks."""
     rows = _check_rows(rows)
@@ -782,13 +783,13 @@ def ranks(rows, column: str) -> pd.DataFrame:
     worst = (hi[None, :] >= lo[:, None]).sum(axis=1)            # counts the method itself (h ≥ l)
     top = best == 1  # no method is surely better: it shares the top rank
     by_mean = 1 + (m[None, :] > m[:, None]).sum(axis=1)
-    for name, part in {"rank": np.where(top, 1, by_mean), "best_rank": best, "worst_rank": worst}.items():
+    for name, part in {"rank": by_mean, "best_rank": best, "worst_rank": worst}.items():
         full = np.full(len(rows), np.nan)
         full[ok] = part
         out[name] = full
     out["shares_top"] = False
     out.loc[out.index[ok], "shares_top"] = top
-    order = np.lexsort((-np.where(ok, mean, -np.inf), np.where(ok, out["rank"].to_numpy(), np.inf)))
+    order = np.argsort(-np.where(ok, mean, -np.inf), kind="stable")
     return out.iloc[order]
 
 

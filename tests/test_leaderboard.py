@@ -348,7 +348,7 @@ def test_ranks_give_the_documented_intervals():
     """Oracle by hand: best = 1 + #{j: l_j > h_i}; worst = #{j: h_j ≥ l_i}; A leads, B overlaps it."""
     r = L.ranks(HAND, "score")
     assert list(r.index) == ["A", "B", "D", "C", "E"]
-    expected = {"A": (1, 1, 2, True), "B": (1, 1, 3, True), "C": (4, 3, 4, False), "D": (3, 2, 4, False)}
+    expected = {"A": (1, 1, 2, True), "B": (2, 1, 3, True), "C": (4, 3, 4, False), "D": (3, 2, 4, False)}
     for name, (rank, best, worst, top) in expected.items():
         assert tuple(r.loc[name, ["rank", "best_rank", "worst_rank", "shares_top"]]) == (rank, best, worst, top)
     assert np.isnan(r.loc["E", "rank"]) and not r.loc["E", "shares_top"]
@@ -357,12 +357,17 @@ def test_ranks_give_the_documented_intervals():
            hand_row("C", 0.6, 0.55, 0.65, "max_sensitivity")]
     r = L.ranks(low, "score")
     assert list(r.index) == ["A", "B", "C"]
-    assert r[["rank", "best_rank", "worst_rank"]].to_numpy().tolist() == [[1, 1, 2], [1, 1, 2], [3, 3, 3]]
+    assert r[["rank", "best_rank", "worst_rank"]].to_numpy().tolist() == [[1, 1, 2], [2, 1, 2], [3, 3, 3]]
     # a method overlapping the leader's interval but surely beaten by another does not share the top rank
     nested = [hand_row("L", 0.9, 0.5, 1.3), hand_row("j", 0.85, 0.84, 0.86), hand_row("i", 0.6, 0.55, 0.65)]
     r = L.ranks(nested, "score")
     assert (r.loc["i", "best_rank"], r.loc["i", "shares_top"], r.loc["i", "rank"]) == (2, False, 3)
     assert r.loc["j", "shares_top"] and r.loc["L", "shares_top"]
+    # a wide interval does not lift a worse mean above a better one: w shares the top, k does not, k ranks first
+    wide = [hand_row("w", 0.5, 0.0, 1.0), hand_row("k", 0.7, 0.69, 0.71), hand_row("m", 0.9, 0.89, 0.91)]
+    r = L.ranks(wide, "score")
+    assert list(r.index) == ["m", "k", "w"] and r["rank"].tolist() == [1, 2, 3]
+    assert r["shares_top"].tolist() == [True, False, True]
     with pytest.raises(ValueError, match="column='nope'"):
         L.ranks(HAND, "nope")
 

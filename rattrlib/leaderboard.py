@@ -284,6 +284,12 @@ def protocol(scale: str = "cpu", **overrides) -> LeaderboardProtocol:
 
 
 # ---------------------------------------------------------------------------------------------------- columns
+def auc_condition(attribution: str) -> str:
+    """The condition of the log-AUC over ε of ``attribution``'s worst-case top-k ∩ curve; like SSR's, a log-AUC is
+    stored in its curve's metric (top-k ∩), so it is shown in that metric's units."""
+    return f"{condition(WORST, attribution)} log-AUC"
+
+
 def condition(attack: str, attribution: str, multiplier: float = 1.0) -> str:
     """The Measurements condition of ``attack`` (an :data:`ENSEMBLE` name or :data:`WORST`) on the maps of
     ``attribution`` at ``multiplier``·ε: ``"ifia_topk@saliency"``, ``"worst_case@smoothgrad×0.25"``."""
@@ -320,7 +326,8 @@ def columns(protocol: LeaderboardProtocol) -> list:
             out += [Column(f"worst AA top-k · {short}", condition(WORST, attribution), "aa_topk", True),
                     Column(f"worst AA Kendall · {short}", condition(WORST, attribution), "aa_kendall", True)]
         if attribution in protocol.auc_attributions:
-            out.append(Column(f"log-AUC worst top-k ∩ · {short}", condition(WORST, attribution), "log_auc", True))
+            out.append(Column(f"log-AUC worst top-k ∩ · {short}", auc_condition(attribution), "topk_intersection",
+                              True))
     out.append(Column(metric_label("alignment"), "clean", "alignment", True))
     for metric in STABILITY:
         out.append(Column(f"{metric_label(metric)} · saliency", STABILITY_CONDITION, metric,
@@ -500,7 +507,7 @@ def _attributional(model: nn.Module, data: ImageDataset, protocol: LeaderboardPr
     if len(multipliers) > 1:
         eps = torch.tensor([m * protocol.eps for m in multipliers], dtype=torch.float64)
         auc = log_auc(eps, torch.from_numpy(np.stack(curve))).numpy()
-        measurements.add("", condition(WORST, attribution), "log_auc", seed, auc)
+        measurements.add("", auc_condition(attribution), "topk_intersection", seed, auc)
 
 
 def _stability(model: nn.Module, data: ImageDataset, protocol: LeaderboardProtocol, seed: int,

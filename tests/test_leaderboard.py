@@ -271,7 +271,7 @@ def test_log_auc_is_the_metric_on_the_worst_case_curve(tiny4):
                              "topk_intersection")[0].to_numpy() for mult in protocol.eps_multipliers])
     eps = torch.tensor([mult * protocol.eps for mult in protocol.eps_multipliers], dtype=torch.float64)
     expected = log_auc(eps, torch.from_numpy(curve)).numpy()
-    got = m.side("", "tiny", "worst_case@integrated_gradients", "log_auc")[0].to_numpy()
+    got = m.side("", "tiny", "worst_case@integrated_gradients log-AUC", "topk_intersection")[0].to_numpy()
     assert np.allclose(got, expected, equal_nan=True)
     assert np.nanmin(got) >= 0 and np.nanmax(got) <= 1
 

@@ -189,7 +189,7 @@ def budget_table(result: LeaderboardResult) -> pd.DataFrame:
 
 #: the column groups of the display tables
 GROUPS = {"robust accuracy": ("accuracy",),
-          "attributional robustness": ("topk_intersection", "kendall_tau", "log_auc"),
+          "attributional robustness": ("topk_intersection", "kendall_tau"),
           "object-aware (GALI)": ("aa_topk", "aa_kendall"),
           "alignment and stability (XAI metrics)": ("alignment", "max_sensitivity", "avg_sensitivity",
                                                     "local_lipschitz_estimate", "relative_input_stability")}

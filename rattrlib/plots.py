@@ -147,13 +147,13 @@ def plot_pareto(table, x: str, y: str, *, size_column: str | None = None, highli
     sizes = np.full(len(table), 60.0)
     if size_column is not None:
         cost = table[size_column].to_numpy(float)
-        sizes = np.where(np.isfinite(cost), 40 + 400 * cost / np.nanmax(cost), 60.0)
+        sizes = np.where(np.isfinite(cost), 30 + 250 * cost / np.nanmax(cost), 60.0)
         for value in (np.nanmin(cost), np.nanmax(cost)):  # a key for the marker sizes
-            ax.scatter([], [], s=40 + 400 * value / np.nanmax(cost), c="tab:blue", alpha=0.7, edgecolors="k",
+            ax.scatter([], [], s=30 + 250 * value / np.nanmax(cost), c="tab:blue", alpha=0.5, edgecolors="k",
                        label=f"{size_column} = {value:,.0f}")
     ax.errorbar(mx, my, xerr=np.nan_to_num(ex), yerr=np.nan_to_num(ey), fmt="none", ecolor="0.6", lw=1, zorder=1)
     colours = ["tab:red" if name in highlight else "tab:blue" for name in table.index]
-    ax.scatter(mx, my, s=sizes, c=colours, alpha=0.7, edgecolors="k", zorder=2)
+    ax.scatter(mx, my, s=sizes, c=colours, alpha=0.5, edgecolors="k", zorder=2)  # see-through: markers overlap
     shown = np.isfinite(mx) & np.isfinite(my)
     labels = [ax.text(a, b, name, fontsize=8) for name, a, b, ok in zip(table.index, mx, my, shown) if ok]
     front = [i for i in range(len(mx)) if not any((mx[j] >= mx[i]) & (my[j] >= my[i]) & ((mx[j] > mx[i]) | (my[j] > my[i]))

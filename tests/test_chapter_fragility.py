@@ -22,5 +22,5 @@ def test_bad_parameters_are_named(params, name):
 
 def test_claims_compare_the_attack_with_random_noise_on_the_same_model():
     claims = check_claims(fragility.CLAIMS)
-    assert all(c.a == c.b == "natural" and {c.under, c.side_b_under} == {"random", "ifia_topk"} for c in claims)
+    assert all(c.a == c.b == "Natural" and {c.under, c.side_b_under} == {"random", "ifia_topk"} for c in claims)
     assert all(not c.attributional for c in claims)  # already net of random: the random run is one side

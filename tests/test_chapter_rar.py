@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from rattrlib.chapters import rar
+from rattrlib.chapters._common import METHOD_NAMES
 from rattrlib.claims import RANDOM, Measurements, check_claims
 from rattrlib.settings import ChapterSettings
 
@@ -78,11 +79,11 @@ def synthetic_result(seeds=(0, 1, 2), n=60):
     rng = np.random.default_rng(0)
     settings = rar.RARSettings.resolve("smoke", seeds=list(seeds))
     m = Measurements()
-    level = {"natural": 0.3, "pgd_at": 0.45, "ig_norm": 0.8, "ig_sum_norm": 0.8}
+    level = {"Natural": 0.3, "PGD-AT": 0.45, "IG-NORM (RAR)": 0.8, "IG-SUM-NORM (RAR)": 0.8}  # display names
     for seed in seeds:
         for row, value in level.items():
             m.add(row, "clean", "accuracy", seed, np.ones(n), dataset="fashion_mnist")
-            m.add(row, "pgd", "accuracy", seed, (np.arange(n) % 10) < (0 if row == "natural" else 7),
+            m.add(row, "pgd", "accuracy", seed, (np.arange(n) % 10) < (0 if row == "Natural" else 7),
                   dataset="fashion_mnist")
             for metric in ("topk_intersection", "kendall_tau"):
                 m.add(row, "ifia_topk", metric, seed, np.clip(value + 0.02 * rng.standard_normal(n), 0, 1),
@@ -100,19 +101,19 @@ def test_table_states_the_attack_success_rate_over_seeds():
         summary = pd.DataFrame({"success_rate": [rate]})
         result.evaluations["fashion_mnist", "ig_norm", seed] = SimpleNamespace(ifia=SimpleNamespace(summary=summary))
     table = result.table("fashion_mnist")
-    assert table.loc["ig_norm", (rar.SUCCESS, "ours")] == "95.0 ± 5.0"      # std of 90, 100, 95
-    assert table.loc["ig_norm", (rar.SUCCESS, "paper")] == "–"               # GALI reports none
-    assert table.loc["natural", (rar.SUCCESS, "ours")] == "–"                # not evaluated here
+    assert table.loc["IG-NORM (RAR)", (rar.SUCCESS, "ours")] == "95.0 ± 5.0"      # std of 90, 100, 95
+    assert table.loc["IG-NORM (RAR)", (rar.SUCCESS, "paper")] == "–"               # GALI reports none
+    assert table.loc["Natural", (rar.SUCCESS, "ours")] == "–"                # not evaluated here
 
 
 def test_table_shows_paper_and_mean_with_seed_spread_and_random_columns():
     table = synthetic_result().table("fashion_mnist")
-    assert list(table.index) == list(rar.RAR_METHODS)
+    assert list(table.index) == [METHOD_NAMES[m] for m in rar.RAR_METHODS]
     assert ("top-k ∩ (%) · random", "ours") in table.columns
-    assert table.loc["ig_sum_norm", ("accuracy (%) · clean", "paper")] == "85.4"          # GALI's RAR row
-    assert table.loc["ig_norm", ("accuracy (%) · clean", "paper")] == "–"                 # no published IG-NORM
-    assert table.loc["natural", ("top-k ∩ (%) · random", "paper")] == "–"               # no published baseline
-    assert " ± " in table.loc["natural", ("top-k ∩ (%) · IFIA", "ours")]
+    assert table.loc["IG-SUM-NORM (RAR)", ("accuracy (%) · clean", "paper")] == "85.4"          # GALI's RAR row
+    assert table.loc["IG-NORM (RAR)", ("accuracy (%) · clean", "paper")] == "–"                 # no published IG-NORM
+    assert table.loc["Natural", ("top-k ∩ (%) · random", "paper")] == "–"               # no published baseline
+    assert " ± " in table.loc["Natural", ("top-k ∩ (%) · IFIA", "ours")]
 
 
 def test_verdicts_of_synthetic_measurements_hold():

@@ -13,13 +13,15 @@ import dataclasses
 import pandas as pd
 
 from rattrlib.claims import Claim, Measurements, claims_table, format_value, judge_all, metric_label
-from rattrlib.chapters._common import IFIASettings, budget_sentence, publish_verdicts
+from rattrlib.chapters._common import METHOD_NAMES, IFIASettings, budget_sentence, publish_verdicts
 from rattrlib.evaluation import IFIAProtocol, ModelEvaluation, evaluate_zoo_model
 from rattrlib.published import gali_table1
 from rattrlib.settings import choice, int_check, setting
 from rattrlib.zoo import zoo_config
 
 CHAPTER = "01_fragility"
+#: the row of the chapter's one model (its display name)
+NATURAL = METHOD_NAMES["natural"]
 DATASETS = ("fashion_mnist", "mnist10k", "mnist")
 
 #: the primer's one claim, as RAR's blog states Ghorbani et al.'s finding
@@ -27,7 +29,7 @@ CLAIMS = (
     Claim(id="fragility.ifia_beats_random", paper="Ghorbani et al. (via RAR)", where="RAR blog, Fig. 3",
           says="for existing deep models, one can generate minimal input perturbations that substantially change "
                "model attributions, while keeping their (correct) predictions intact",
-          metric="topk_intersection", a="natural", under="random", b="natural", under_b="ifia_topk",
+          metric="topk_intersection", a=NATURAL, under="random", b=NATURAL, under_b="ifia_topk",
           relation="better", margin=0.0,
           margin_reason="'substantially change': the paper gives no size: judged as a direction only (margin 0), "
                         "against random noise of the same ε: the attack must lower top-k ∩ more than random sign "
@@ -35,7 +37,7 @@ CLAIMS = (
     Claim(id="fragility.ifia_beats_random_kendall", paper="Ghorbani et al. (via RAR)", where="RAR blog, Fig. 3",
           says="the saliency maps, computed via IG, show that attributions of the naturally trained model are very "
                "fragile",
-          metric="kendall_tau", a="natural", under="random", b="natural", under_b="ifia_topk",
+          metric="kendall_tau", a=NATURAL, under="random", b=NATURAL, under_b="ifia_topk",
           relation="better", margin=0.0, margin_reason="as above, for the rank correlation over all pixels"),
 )
 
@@ -89,7 +91,7 @@ def evaluate(settings: FragilitySettings, progress: bool = True) -> FragilityRes
     for seed in settings.seeds:
         ev = evaluate_zoo_model(settings.dataset, "natural", settings.protocol, scale=settings.scale, seed=seed,
                                 device=settings.device, progress=progress)
-        ev.measure(measurements, "natural", seed)
+        ev.measure(measurements, NATURAL, seed)
         evaluations[seed] = ev
     verdicts = judge_all(CLAIMS, measurements, budget=budget(settings))
     publish_verdicts(verdicts, CHAPTER, settings.scale, declared=CLAIMS)

@@ -22,8 +22,8 @@ from typing import Optional
 
 import pandas as pd
 
-from rattrlib.chapters._common import (PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label, declared_claims,
-                                      display_scale, mean_spread, publish_verdicts)
+from rattrlib.chapters._common import (METHOD_NAMES, PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label,
+                                      declared_claims, display_scale, mean_spread, publish_verdicts)
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
@@ -127,13 +127,13 @@ def accuracy_claims(dataset: str, variant: str) -> tuple:
     block = "F-MNIST" if PAPER_DATASET[dataset] == "fashion_mnist" else "MNIST"
     return (
         Claim(f"rar.{dataset}.clean_drop.{variant}", PAPER, f"{FINDINGS} (1)", SAYS_ACCURACY, "accuracy",
-              variant, "natural", "clean", relation="not_worse", margin=drop, dataset=dataset,
+              METHOD_NAMES[variant], METHOD_NAMES["natural"], "clean", relation="not_worse", margin=drop, dataset=dataset,
               margin_reason=f"'very small drop': the drop published for RAR vs Nat in GALI's re-report ({block}, "
                             f"GALI Table 1: its RAR row is IG-SUM-NORM), rounded up to whole points"
                             + ("" if variant == "ig_sum_norm" else f" — GALI reports no {variant}, so IG-SUM-NORM's "
                                f"drop is applied to it too")),
         Claim(f"rar.{dataset}.pgd_vs_at.{variant}", PAPER, f"{FINDINGS} (3)", SAYS_ROBUST_PREDICTION, "accuracy",
-              variant, "pgd_at", "pgd", relation="not_worse", margin=deficit, dataset=dataset,
+              METHOD_NAMES[variant], METHOD_NAMES["pgd_at"], "pgd", relation="not_worse", margin=deficit, dataset=dataset,
               margin_reason=f"'comparable (sometimes even better)': one-sided; the PGD-accuracy deficit published "
                             f"for RAR vs AT in GALI's re-report ({block}, GALI Table 1: its RAR row is IG-SUM-NORM), "
                             f"rounded up to whole points"
@@ -148,11 +148,13 @@ def attribution_claims(dataset: str, variant: str) -> tuple:
     claims = []
     for metric in ("topk_intersection", "kendall_tau"):
         claims.append(Claim(f"rar.{dataset}.{metric}_vs_natural.{variant}", PAPER, f"{FINDINGS} (2)",
-                            SAYS_BETTER_THAN_NATURAL, metric, variant, "natural", "ifia_topk", dataset=dataset,
+                            SAYS_BETTER_THAN_NATURAL, metric, METHOD_NAMES[variant], METHOD_NAMES["natural"],
+                            "ifia_topk", dataset=dataset,
                             margin_reason="'significantly better': the paper gives no size: judged as a direction "
                                           "only (margin 0; significance is the CI)"))
         claims.append(Claim(f"rar.{dataset}.{metric}_vs_pgd_at.{variant}", PAPER, f"{FINDINGS} (3)",
-                            SAYS_BETTER_THAN_AT, metric, variant, "pgd_at", "ifia_topk", dataset=dataset,
+                            SAYS_BETTER_THAN_AT, metric, METHOD_NAMES[variant], METHOD_NAMES["pgd_at"], "ifia_topk",
+                            dataset=dataset,
                             margin_reason="'consistently improving': an ordering, margin 0"))
     return tuple(claims)
 
@@ -175,9 +177,9 @@ class RARResult:
     seconds: dict
 
     def seed_evaluations(self, dataset: str, seed: Optional[int] = None) -> dict:
-        """``{method: ModelEvaluation}`` of one seed (default: the first), the input of the blog's figure."""
+        """``{display name: ModelEvaluation}`` of one seed (default: the first), the input of the blog's figure."""
         seed = self.settings.seeds[0] if seed is None else seed
-        return {m: self.evaluations[dataset, m, seed] for m in self.settings.methods}
+        return {METHOD_NAMES[m]: self.evaluations[dataset, m, seed] for m in self.settings.methods}
 
     def summary(self) -> pd.DataFrame:
         if not hasattr(self, "_summary"):
@@ -197,9 +199,9 @@ class RARResult:
                 theirs = PAPER_COLUMNS.get((metric, under))
                 published = paper.loc[PAPER_ROWS[method], theirs] if method in PAPER_ROWS and theirs else None
                 row[(header, "paper")] = "–" if published is None else _paper_value(metric, published)
-                row[(header, "ours")] = mean_spread(metric, summary.loc[(method, metric, under)])
+                row[(header, "ours")] = mean_spread(metric, summary.loc[(METHOD_NAMES[method], metric, under)])
             row[(SUCCESS, "paper")], row[(SUCCESS, "ours")] = "–", self.success_rate(dataset, method)
-            rows[method] = row
+            rows[METHOD_NAMES[method]] = row
         frame = pd.DataFrame(rows).T
         frame.columns = pd.MultiIndex.from_tuples(frame.columns)
         frame.index.name = "model"
@@ -325,7 +327,7 @@ def evaluate(settings: RARSettings, progress: bool = False) -> RARResult:
                 ev: ModelEvaluation = evaluate_zoo_model(dataset, method, protocol, scale=settings.scale, seed=seed,
                                                          device=device, progress=progress)
                 seconds[dataset, method, seed] = time.perf_counter() - start
-                ev.measure(measurements, method, seed, dataset=dataset)
+                ev.measure(measurements, METHOD_NAMES[method], seed, dataset=dataset)
                 evaluations[dataset, method, seed] = ev
     return RARResult(settings, evaluations, measurements, seconds)
 

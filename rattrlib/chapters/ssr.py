@@ -553,7 +553,9 @@ def plot_log_auc(results: SSRResults):
             auc = per_image_log_auc(curve.index, curve.to_numpy()[:, None])[0]
             ax.plot(lx, curve, marker="o", color=colour, label=f"{attr}: log-AUC {auc:.3f}")
             ax.fill_between(lx, 0, curve, color=colour, alpha=0.15)
-        ax.set_xticks(lx, [f"{e * 255:g}" for e in curve.index])
+        crowded = len(lx) > 1 and np.diff(lx).min() < 0.1 * (lx.max() - lx.min())  # budgets close on the log axis
+        ax.set_xticks(lx, [f"{e * 255:.3g}" for e in curve.index], rotation=45 if crowded else 0,
+                      ha="right" if crowded else "center")
         ax.set_xlabel("ε (/255, log2 axis)"); ax.set_ylabel(_axis_label(metric)); ax.legend(fontsize=8)
     axes[0].set_title(f"{d}, top-k attack: the area under each curve / the log2 range")
     fig.tight_layout()

@@ -563,7 +563,7 @@ def _none_if_nan(value):
 
 def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     """The book's front page of verdicts (Markdown): every judged claim of every chapter in one table — paper,
-    where, claim, verdict raw and net of the random baseline, the counts, a link to the chapter — with a tally of
+    where and a link to the chapter, claim, verdict raw and net of the random baseline, the counts — with a tally of
     both verdicts, the training budget each chapter's verdicts rest on, and the declared claims not judged."""
     lines = [f"# What reproduces at `scale={scale}`", "",
              "Every claim the chapters judge, in one table. A verdict is read off a 95 % interval over training "
@@ -584,13 +584,13 @@ def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
               + f". Net of random noise, the {int(net.sum())} about attributional robustness: "
               + " · ".join(f"**{net.get(v, 0)}** {v}" for v in VERDICTS)
               + f". **{len(skipped)}** {NOT_JUDGED} (listed at the end).", ""]
-    lines += ["| source | claim | verdict | net of random | images × seeds | chapter |",
-              "|---|---|---|---|---|---|"]
+    lines += ["| source (chapter) | claim | verdict | net of random | images × seeds |",
+              "|---|---|---|---|---|"]
     for _, r in judged.iterrows():
         net_verdict = r.get("net_verdict")
         counts = f"{int(r['n_images'])} × {int(r['n_seeds'])}" + (" (images only)" if int(r["n_seeds"]) == 1 else "")
         lines.append(f"| {_source_and_claim(r)} | {r['verdict']} | "
-                     f"{net_verdict if isinstance(net_verdict, str) else '–'} | {counts} | {_chapter_link(r)} |")
+                     f"{net_verdict if isinstance(net_verdict, str) else '–'} | {counts} |")
     lines += ["", "## The training budgets these verdicts rest on", ""]
     for chapter, rows in judged.groupby("chapter", sort=False):
         budgets = [b for b in dict.fromkeys(rows["budget"].fillna("")) if b] if "budget" in rows else []
@@ -598,15 +598,16 @@ def verdicts_frontpage(frame: pd.DataFrame, scale: str) -> str:
     if len(skipped):
         lines += ["", f"## Declared, {NOT_JUDGED}", "",
                   "Claims whose models or settings this scale does not run (each chapter says why).", "",
-                  "| source | claim | chapter |", "|---|---|---|"]
-        lines += [f"| {_source_and_claim(r)} | {_chapter_link(r)} |" for _, r in skipped.iterrows()]
+                  "| source (chapter) | claim |", "|---|---|"]
+        lines += [f"| {_source_and_claim(r)} |" for _, r in skipped.iterrows()]
     return "\n".join(lines + [""])
 
 
 def _source_and_claim(row: pd.Series) -> str:
-    """The first two cells of a front-page row: "paper, where | statement [dataset]"."""
+    """The first two cells of a front-page row: "paper, where (chapter link) | statement [dataset]"."""
     claim = Claim(**{f.name: _none_if_nan(row[f"claim_{f.name}"]) for f in dataclasses.fields(Claim)})
-    return f"{claim.paper}, {claim.where} | {claim.statement()}" + (f" [{claim.dataset}]" if claim.dataset else "")
+    return (f"{claim.paper}, {claim.where} ({_chapter_link(row)}) | {claim.statement()}"
+            + (f" [{claim.dataset}]" if claim.dataset else ""))
 
 
 def _chapter_link(row: pd.Series) -> str:

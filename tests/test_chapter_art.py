@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rattrlib.chapters._common import PLUS_MINUS
 from rattrlib.chapters.art import ABLATION, ARTSettings, CLAIMS, PAPER_IMAGES, ours_cell, paper_rows, paper_vs_ours
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.config import SCALES
@@ -93,7 +94,7 @@ def test_tables_show_mean_and_seed_spread_and_claims_need_random_rows():
             _measure(m, row, "ifia_topk", "topk_intersection", seed, np.clip(level + 0.05 * rng.standard_normal(20), 0, 1))
     summary = m.summary(n_boot=200)
     text = ours_cell(summary, "", "ART", "ifia_topk", "topk_intersection")
-    assert "±" in text and 70 < float(text.split(" ±")[0]) < 90
+    assert "±" in text and 70 < float(text.split(PLUS_MINUS)[0]) < 90
     assert ours_cell(summary, "", "ART", RANDOM, "topk_intersection") == "–"
     table = paper_vs_ours(summary, ["ART", "PGD-AT", "IG-NORM"],
                           {"top-k ∩ (%)": ("", "ifia_topk", "topk_intersection", "topk")},

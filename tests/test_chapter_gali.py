@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rattrlib.chapters import gali
-from rattrlib.chapters._common import indexed_summary, mean_spread
+from rattrlib.chapters._common import PLUS_MINUS, indexed_summary, mean_spread
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.metrics import aa_kendall, aa_topk, topk_intersection
 from scipy.stats import kendalltau, spearmanr
@@ -160,7 +160,7 @@ def test_table_cells_are_mean_and_spread_of_per_seed_means():
     assert s["mean"] == pytest.approx((2 / 3 + 0.5) / 2)
     assert s["seed_std"] == pytest.approx(np.std([2 / 3, 0.5], ddof=1))
     assert s["n_seeds"] == 2
-    assert mean_spread("accuracy", s) == f"{100 * s['mean']:.1f} ± {100 * s['seed_std']:.1f}"
+    assert mean_spread("accuracy", s) == f"{100 * s['mean']:.1f}{PLUS_MINUS}{100 * s['seed_std']:.1f}"
     assert mean_spread("kendall_tau", {"mean": 0.5, "seed_std": 0.1, "n_seeds": 1}) == "0.500"
     assert mean_spread("accuracy", {"mean": float("nan"), "seed_std": 0.0, "n_seeds": 0}) == "–"
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from rattrlib.chapters import rar
-from rattrlib.chapters._common import METHOD_NAMES
+from rattrlib.chapters._common import METHOD_NAMES, PLUS_MINUS
 from rattrlib.claims import RANDOM, Measurements, check_claims
 from rattrlib.settings import ChapterSettings
 
@@ -101,7 +101,7 @@ def test_table_states_the_attack_success_rate_over_seeds():
         summary = pd.DataFrame({"success_rate": [rate]})
         result.evaluations["fashion_mnist", "ig_norm", seed] = SimpleNamespace(ifia=SimpleNamespace(summary=summary))
     table = result.table("fashion_mnist")
-    assert table.loc["IG-NORM (RAR)", (rar.SUCCESS, "ours")] == "95.0 ± 5.0"      # std of 90, 100, 95
+    assert table.loc["IG-NORM (RAR)", (rar.SUCCESS, "ours")] == f"95.0{PLUS_MINUS}5.0"      # std of 90, 100, 95
     assert table.loc["IG-NORM (RAR)", (rar.SUCCESS, "paper")] == "–"               # GALI reports none
     assert table.loc["Natural", (rar.SUCCESS, "ours")] == "–"                # not evaluated here
 
@@ -113,7 +113,7 @@ def test_table_shows_paper_and_mean_with_seed_spread_and_random_columns():
     assert table.loc["IG-SUM-NORM (RAR)", ("accuracy (%) · clean", "paper")] == "85.4"          # GALI's RAR row
     assert table.loc["IG-NORM (RAR)", ("accuracy (%) · clean", "paper")] == "–"                 # no published IG-NORM
     assert table.loc["Natural", ("top-k ∩ (%) · random", "paper")] == "–"               # no published baseline
-    assert " ± " in table.loc["Natural", ("top-k ∩ (%) · IFIA", "ours")]
+    assert PLUS_MINUS in table.loc["Natural", ("top-k ∩ (%) · IFIA", "ours")]
 
 
 def test_verdicts_of_synthetic_measurements_hold():

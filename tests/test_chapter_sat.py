@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from rattrlib.chapters import sat
+from rattrlib.chapters._common import PLUS_MINUS
 from rattrlib.claims import Measurements, RELATIONS, judge_all
 from rattrlib.config import SCALES
 
@@ -82,7 +83,7 @@ def test_results_table_shows_paper_and_seed_spread():
                             for s in (0, 1) for e in (1.0, 2.0, 3.0)])
     table = sat.SATResults(settings, Measurements(), per_eps, {}).table("mask")
     assert table.loc["SAT", ("ε=1/255", "paper")] == "66.17"
-    assert table.loc["SAT", ("ε=1/255", "ours")] == "50.5 ± 0.7"
+    assert table.loc["SAT", ("ε=1/255", "ours")] == f"50.5{PLUS_MINUS}0.7"
 
 
 def test_none_is_always_the_preset_and_words_say_all_or_zoo():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rattrlib.chapters import gali, sat, ssr
-from rattrlib.chapters._common import column_label, declared_claims, display_scale, mean_spread
+from rattrlib.chapters._common import PLUS_MINUS, column_label, declared_claims, display_scale, mean_spread
 from rattrlib.claims import Measurements
 
 
@@ -18,7 +18,7 @@ def test_cells_labels_and_factors_come_from_the_claims_vocabulary():
     for seed, values in ((0, [1.0, 0.0]), (1, [1.0, 1.0])):
         m.add("AT", "pgd", "accuracy", seed, values)
     stats = m.summary().iloc[0]
-    assert mean_spread("accuracy", stats) == "75.0 ± 35.4"
+    assert mean_spread("accuracy", stats) == f"75.0{PLUS_MINUS}35.4"
     assert mean_spread("kendall_tau", {"mean": 0.25, "seed_std": 0.0, "n_seeds": 1}) == "0.250"
 
 

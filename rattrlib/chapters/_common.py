@@ -49,6 +49,9 @@ def indexed_summary(measurements: Measurements) -> pd.DataFrame:
     return measurements.summary().set_index(["dataset", "row", "under", "metric"])
 
 
+PLUS_MINUS = "\u00a0±\u00a0"  # "mean ± spread" with no-break spaces: a table cell never wraps inside it
+
+
 def mean_spread(metric: str, stats, digits: int = 1) -> str:
     """A table cell "mean ± seed spread" in display units (:func:`rattrlib.claims.format_value`); the spread (std of
     the per-seed means) only with ≥ 2 seeds. ``stats``: a row of :meth:`Measurements.summary` (``mean``,
@@ -57,7 +60,7 @@ def mean_spread(metric: str, stats, digits: int = 1) -> str:
     if mean is None or not math.isfinite(mean):
         return "–"
     text = format_value(metric, mean, digits)
-    return text if stats["n_seeds"] < 2 else f"{text} ± {format_value(metric, stats['seed_std'], digits)}"
+    return text if stats["n_seeds"] < 2 else f"{text}{PLUS_MINUS}{format_value(metric, stats['seed_std'], digits)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,5 +149,5 @@ def declared_claims(claims: Sequence[Claim], datasets: Sequence[str]) -> tuple:
     return tuple(c for c in claims if c.dataset.split(" · ")[0] in wanted)
 
 
-__all__ = ["METHOD_NAMES", "PAPER_DATASET", "TOPK", "budget_sentence", "column_label", "declared_claims", "display_scale",
+__all__ = ["METHOD_NAMES", "PAPER_DATASET", "PLUS_MINUS", "TOPK", "budget_sentence", "column_label", "declared_claims", "display_scale",
            "images_seen", "indexed_summary", "mean_spread", "publish_verdicts", "verdicts_path"]

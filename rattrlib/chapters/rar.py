@@ -22,8 +22,8 @@ from typing import Optional
 
 import pandas as pd
 
-from rattrlib.chapters._common import (METHOD_NAMES, PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label,
-                                      declared_claims, display_scale, mean_spread, publish_verdicts)
+from rattrlib.chapters._common import (METHOD_NAMES, PAPER_DATASET, PLUS_MINUS, TOPK, IFIASettings, budget_sentence,
+                                      column_label, declared_claims, display_scale, mean_spread, publish_verdicts)
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
@@ -217,7 +217,7 @@ class RARResult:
         mean = sum(rates) / len(rates)
         if len(rates) < 2:
             return f"{mean:.1f}"
-        return f"{mean:.1f} ± {math.sqrt(sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)):.1f}"
+        return f"{mean:.1f}{PLUS_MINUS}{math.sqrt(sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)):.1f}"
 
     def sparse_maps(self, dataset: str) -> tuple:
         """``(n, N)``: of the N attacked images (all seeds and rows), n have a clean IG map with fewer than k

@@ -71,7 +71,7 @@ def test_claims_are_judged_net_of_random_on_synthetic_measurements():
     rng = np.random.default_rng(1)
     claim = next(c for c in ssr.claims(settings) if c.id.endswith("smoothgrad_vs_saliency.top-k"))
     for seed in settings.seeds:
-        for row, level in (("smoothgrad", 0.02), ("saliency", 0.10)):
+        for row, level in (("SmoothGrad", 0.02), ("Saliency", 0.10)):
             for under in (claim.under, RANDOM):
                 m.add(row, under, "cosine_distance", seed, level + 0.001 * rng.random(20), dataset=claim.dataset)
     (verdict,) = judge_all([claim], m)

@@ -36,3 +36,15 @@ def test_publish_lists_every_declared_claim_as_not_judged_when_nothing_ran(modul
     payload = json.loads(path.read_text())
     declared = ssr.claims(results.settings) if module is ssr else sat.CLAIMS
     assert payload["verdicts"] == [] and len(payload["not_judged"]) == len(declared) > 0
+
+
+def test_every_attribution_has_one_display_name_and_ssr_rows_use_them():
+    from rattrlib.attributions import ATTRIBUTIONS
+    from rattrlib.chapters._common import ATTRIBUTION_NAMES
+
+    assert set(ATTRIBUTION_NAMES) == set(ATTRIBUTIONS)
+    assert len(set(ATTRIBUTION_NAMES.values())) == len(ATTRIBUTION_NAMES)          # no two maps share a name
+    statements = [c.statement() for c in ssr.claims(ssr.SSRSettings.resolve("smoke"))]
+    assert any("SmoothGrad better than Integrated Gradients" in s for s in statements)
+    assert any("SSR better than Natural" in s for s in statements)
+    assert not any(name in s for s in statements for name in ("smoothgrad", "uniform_gradient", "integrated_gradients"))

@@ -30,6 +30,13 @@ METHOD_NAMES = {"natural": "Natural", "pgd_at": "PGD-AT", "trades": "TRADES", "s
                 "trades_sat": "TRADES-SAT", "art": "ART", "ssr": "SSR", "ig_norm": "IG-NORM (RAR)",
                 "ig_sum_norm": "IG-SUM-NORM (RAR)", "teacher_aligned": "AT-start + Regularizer (GALI)"}
 
+#: display names of the attribution maps (registry names of :data:`rattrlib.attributions.ATTRIBUTIONS`) where a map
+#: is a table's row or a figure's legend entry
+ATTRIBUTION_NAMES = {"saliency": "Saliency", "input_x_gradient": "Input × Gradient",
+                     "integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad",
+                     "uniform_gradient": "Uniform Gradient", "gradient_shap": "GradientSHAP",
+                     "guided_backprop": "Guided Backprop", "guided_gradcam_pp": "Guided Grad-CAM++"}
+
 
 def display_scale(metric: str) -> float:
     """The factor from metric units to the tables' display units (:data:`rattrlib.claims.DISPLAY`: 100 for the
@@ -149,5 +156,5 @@ def declared_claims(claims: Sequence[Claim], datasets: Sequence[str]) -> tuple:
     return tuple(c for c in claims if c.dataset.split(" · ")[0] in wanted)
 
 
-__all__ = ["METHOD_NAMES", "PAPER_DATASET", "PLUS_MINUS", "TOPK", "budget_sentence", "column_label", "declared_claims", "display_scale",
-           "images_seen", "indexed_summary", "mean_spread", "publish_verdicts", "verdicts_path"]
+__all__ = ["ATTRIBUTION_NAMES", "METHOD_NAMES", "PAPER_DATASET", "PLUS_MINUS", "TOPK", "budget_sentence", "column_label",
+           "declared_claims", "display_scale", "images_seen", "indexed_summary", "mean_spread", "publish_verdicts", "verdicts_path"]

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from rattrlib.attributions import attribution_map, get_attribution
-from rattrlib.chapters._common import budget_sentence, mean_spread, publish_verdicts
+from rattrlib.chapters._common import ATTRIBUTION_NAMES, METHOD_NAMES, budget_sentence, mean_spread, publish_verdicts
 from rattrlib.claims import RANDOM, Claim, Measurements, check_claims, format_value, judge_all, metric_label
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
@@ -37,11 +37,14 @@ from rattrlib.zoo import get_model, zoo_config
 SSR_DATASETS = ("fashion_mnist", "fmnist_scenes32", "cifar10", "flowers102")
 ATTRIBUTIONS = ("saliency", "integrated_gradients", "smoothgrad", "uniform_gradient")
 SMOOTHED = ("smoothgrad", "uniform_gradient")
+#: the rows of Experiments I and III (the maps, by display name), in the paper's order
+ATTRIBUTION_ROWS = tuple(ATTRIBUTION_NAMES[a] for a in ATTRIBUTIONS)
 ATTACKS = ("top-k", "manipulate")
 #: the condition under which a log-AUC is stored (the random-sign baseline is the engine's ``"random"``)
 UNDER = {"top-k": "top-k log-AUC", "manipulate": "manipulate log-AUC", "random": RANDOM}
 #: the rows of Experiment II: row name → zoo method
-MODELS = {"natural": "natural", "SSR": "ssr", "PGD-AT": "pgd_at", "IG-NORM": "ig_norm"}
+NATURAL = METHOD_NAMES["natural"]
+MODELS = {NATURAL: "natural", "SSR": "ssr", "PGD-AT": "pgd_at", "IG-NORM": "ig_norm"}
 
 #: SSR trains ResNet-20 on CIFAR-10 (§5.1) without stating epochs. Assumed: He et al.'s ResNet-20 CIFAR-10 schedule,
 #: 64k iterations × batch 128 ≈ 164 epochs × 50k images (an assumption, said so in the budget sentence's note).
@@ -170,7 +173,7 @@ def exp1_label(dataset: str) -> str:
 
 
 def exp2_label(dataset: str, attribution: str) -> str:
-    return f"Exp. II {dataset} · {attribution}"
+    return f"Exp. II {dataset} · {ATTRIBUTION_NAMES[attribution]}"
 
 
 def exp3_label(dataset: str) -> str:
@@ -195,19 +198,20 @@ def claims(settings: "SSRSettings") -> tuple:
             for smooth in SMOOTHED:
                 for plain in ("saliency", "integrated_gradients"):
                     out.append(Claim(f"ssr.fig3.{d}.{smooth}_vs_{plain}.{attack}", "SSR", "§5.1, Fig. 3", SAYS_EXP1,
-                                     cosd, smooth, plain, UNDER[attack], margin_reason=NO_NUMBER,
+                                     cosd, ATTRIBUTION_NAMES[smooth], ATTRIBUTION_NAMES[plain], UNDER[attack],
+                                     margin_reason=NO_NUMBER,
                                      dataset=exp1_label(d)))
     d0 = settings.datasets[0]
     for attack in ATTACKS:
         out.append(Claim(f"ssr.fig3.{d0}.smoothgrad_vs_uniform_matched.{attack}", "SSR", "§5.1, Fig. 3", SAYS_SG_UG,
-                         cosd, "smoothgrad", "uniform_gradient", UNDER[attack],
+                         cosd, ATTRIBUTION_NAMES["smoothgrad"], ATTRIBUTION_NAMES["uniform_gradient"], UNDER[attack],
                          margin_reason="an ordering on the smaller images; compared at the same noise variance "
                                        "(r = √3·σ)", dataset=exp1_label(d0)))
     d2 = settings.exp2_dataset
     for a in ("saliency", "integrated_gradients"):
         for attack in ATTACKS:
             out.append(Claim(f"ssr.fig4.{a}.ssr_vs_natural.{attack}", "SSR", "§5.2, Fig. 4", SAYS_NAT, cosd, "SSR",
-                             "natural", UNDER[attack], margin_reason=NO_NUMBER, dataset=exp2_label(d2, a)))
+                             NATURAL, UNDER[attack], margin_reason=NO_NUMBER, dataset=exp2_label(d2, a)))
             out.append(Claim(f"ssr.fig4.{a}.ssr_vs_pgd_at.{attack}", "SSR", "§5.2, Fig. 4", SAYS_MADRY, cosd, "SSR",
                              "PGD-AT", UNDER[attack], relation="not_worse", margin=0.01, margin_reason=COMPARABLE,
                              dataset=exp2_label(d2, a)))
@@ -219,8 +223,8 @@ def claims(settings: "SSRSettings") -> tuple:
         out.append(Claim(f"ssr.fig4.accuracy.{row.lower()}_vs_ig_norm", "SSR", "§5.2", SAYS_COST, "accuracy", row,
                          "IG-NORM", "clean", margin_reason=NO_NUMBER, dataset=f"Exp. II {d2}"))
     for smooth in SMOOTHED:
-        out.append(Claim(f"ssr.fig5b.{smooth}_vs_ig.manipulate", "SSR", "§5.3, Fig. 5", SAYS_TRANSFER, cosd, smooth,
-                         "integrated_gradients", UNDER["manipulate"], margin_reason=NO_NUMBER,
+        out.append(Claim(f"ssr.fig5b.{smooth}_vs_ig.manipulate", "SSR", "§5.3, Fig. 5", SAYS_TRANSFER, cosd,
+                         ATTRIBUTION_NAMES[smooth], ATTRIBUTION_NAMES["integrated_gradients"], UNDER["manipulate"], margin_reason=NO_NUMBER,
                          dataset=exp3_label(d0)))
     return check_claims(out)
 
@@ -311,11 +315,12 @@ def experiment1(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
             model = _natural(settings, d, seed)
             data = load_dataset(d, "test").subset(settings.n_eval, seed=seed)
             cells = grid_cells(model, data, settings, ATTRIBUTIONS, seed, d, cache)
-            _add_log_aucs(results.measurements, cells, settings.eps_list, seed, exp1_label(d), lambda a, attr: attr)
+            _add_log_aucs(results.measurements, cells, settings.eps_list, seed, exp1_label(d),
+                          lambda a, attr: ATTRIBUTION_NAMES[attr])
             curves += [r for m in SSR_METRICS for r in _curves(cells, settings.eps_list, m,
                                                                   {"experiment": exp1_label(d), "seed": seed})]
             if seed == settings.seeds[0]:
-                results.models[("natural", d)], results.test[d] = model, data
+                results.models[(NATURAL, d)], results.test[d] = model, data
     results.curves = pd.concat([results.curves, pd.DataFrame(curves)], ignore_index=True)
 
 
@@ -366,7 +371,7 @@ def experiment3(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
                 per_eps = [scores[(attack, e, target)] for e in settings.eps_list]
                 for metric in SSR_METRICS:
                     values = np.stack([s[metric] for s in per_eps])
-                    results.measurements.add(target, UNDER[attack], metric, seed,
+                    results.measurements.add(ATTRIBUTION_NAMES[target], UNDER[attack], metric, seed,
                                              per_image_log_auc(settings.eps_list, values),
                                              dataset=exp3_label(d), images=per_eps[0]["cell"].attacked)
     results.transfer = pd.concat(grids, ignore_index=True)
@@ -375,7 +380,7 @@ def experiment3(settings: SSRSettings, results: SSRResults, cache: ResultsCache)
 def sigma_radius_sweep(settings: SSRSettings, results: SSRResults, cache: ResultsCache) -> None:
     """SmoothGrad σ and Uniform Gradient r at ``sweep_eps`` on the first dataset's natural model (first seed)."""
     d, seed = settings.datasets[0], settings.seeds[0]
-    model, data = results.models[("natural", d)], results.test[d]
+    model, data = results.models[(NATURAL, d)], results.test[d]
     rows = []
     for name, values in (("smoothgrad", {*settings.sigma_grid, settings.sigma}),
                          ("uniform_gradient", {*settings.radius_grid, settings.uniform_radius})):
@@ -396,7 +401,7 @@ def s_table(settings: SSRSettings, cache: ResultsCache) -> pd.DataFrame:
     d, seed, device = settings.exp2_dataset, settings.seeds[0], settings.torch_device
     probe = load_dataset(d, "train").subset(256, seed=seed)
     rows = {}
-    variants = {"natural": ("natural", None), f"SSR s={zoo_config(d, 'ssr', settings.scale).hyperparameters['scale_s']:g} (zoo)":
+    variants = {NATURAL: ("natural", None), f"SSR s={zoo_config(d, 'ssr', settings.scale).hyperparameters['scale_s']:g} (zoo)":
                 ("ssr", None), **{n: ("ssr", {"scale_s": s}) for n, s in _s_rows(settings).items()}}
     for name, (method, overrides) in variants.items():
         model, logs = get_model(d, method, settings.scale, seed=seed, device=device, progress=False,
@@ -421,7 +426,7 @@ def cost_table(settings: SSRSettings, results: SSRResults, cache: ResultsCache) 
     """Seconds per epoch of each method, timed here back to back (first seed; no verdict: one timing run)."""
     d = settings.exp2_dataset
     pgd = zoo_config(d, "pgd_at", settings.scale)
-    timed = {"natural": zoo_config(d, "natural", settings.scale), "SSR": zoo_config(d, "ssr", settings.scale),
+    timed = {NATURAL: zoo_config(d, "natural", settings.scale), "SSR": zoo_config(d, "ssr", settings.scale),
              f"PGD-AT ({pgd.hyperparameters['steps']} steps, zoo)": pgd,
              "PGD-AT (30 steps, SSR's Madry)": zoo_config(d, "pgd_at", settings.scale, overrides={
                  "steps": 30, "alpha": 2.5 * pgd.hyperparameters["eps"] / 30}),
@@ -431,13 +436,13 @@ def cost_table(settings: SSRSettings, results: SSRResults, cache: ResultsCache) 
     rows = {}
     for name, cfg in timed.items():
         c = training_cost(cfg, batches=settings.timing_batches, batch_size=settings.timing_batch_size,
-                          start=results.models[("natural", d)], data=train, seed=settings.seeds[0],
+                          start=results.models[(NATURAL, d)], data=train, seed=settings.seeds[0],
                           device=str(settings.torch_device), threads=settings.timing_threads, cache=cache)
         rows[name] = {"CPU s/epoch": c["cpu_seconds_per_epoch"], "wall s/epoch": c["seconds_per_epoch"],
                       "load avg. (start → end)": f"{c['load_average_start']:.1f} → {c['load_average_end']:.1f}"}
     table = pd.DataFrame(rows).T
     table = table.astype({"CPU s/epoch": float, "wall s/epoch": float})
-    table.insert(2, "× natural", table[column] / table.loc["natural", column])
+    table.insert(2, "× natural", table[column] / table.loc[NATURAL, column])
     return table.round({"CPU s/epoch": 1, "wall s/epoch": 1, "× natural": 2})
 
 
@@ -551,7 +556,7 @@ def plot_log_auc(results: SSRResults):
             curve = c[(c["attribution"] == attr) & (c["metric"] == metric)].groupby("eps")["mean"].mean()
             lx = np.log2(curve.index.to_numpy() * 255)
             auc = per_image_log_auc(curve.index, curve.to_numpy()[:, None])[0]
-            ax.plot(lx, curve, marker="o", color=colour, label=f"{attr}: log-AUC {auc:.3f}")
+            ax.plot(lx, curve, marker="o", color=colour, label=f"{ATTRIBUTION_NAMES[attr]}: log-AUC {auc:.3f}")
             ax.fill_between(lx, 0, curve, color=colour, alpha=0.15)
         crowded = len(lx) > 1 and np.diff(lx).min() < 0.1 * (lx.max() - lx.min())  # budgets close on the log axis
         ax.set_xticks(lx, [f"{e * 255:.3g}" for e in curve.index], rotation=45 if crowded else 0,
@@ -583,7 +588,8 @@ def plot_cosd_bars(results: SSRResults, dataset: str, title: str):
 def sweep_table(results: SSRResults) -> pd.DataFrame:
     """The σ / r sweep as a table: one row per (attribution, σ or r), the mean score per (attack, metric) in display
     units (:func:`rattrlib.claims.format_value`; one seed, so no spread)."""
-    sweep = results.sweep.assign(label=[metric_label(m) for m in results.sweep["metric"]],
+    sweep = results.sweep.assign(attribution=results.sweep["attribution"].map(ATTRIBUTION_NAMES),
+                                 label=[metric_label(m) for m in results.sweep["metric"]],
                                  text=[format_value(m, v) for m, v in zip(results.sweep["metric"],
                                                                         results.sweep["mean"])],
                                  radius=[f"{v:.3g}" for v in results.sweep["value"]])
@@ -600,7 +606,7 @@ def plot_sweep(results: SSRResults):
     for ax, metric in zip(axes, ["topk_intersection", "cosine_distance"]):
         for (name, attack), c in sweep[sweep["metric"] == metric].groupby(["attribution", "attack"]):
             ax.plot(c["value"], c["mean"], marker="o", linestyle="-" if attack == "top-k" else ":",
-                    label=f"{name}, {attack}")
+                    label=f"{ATTRIBUTION_NAMES[name]}, {attack}")
         ax.set_xscale("log"); ax.minorticks_off()
         ticks = sorted(sweep["value"].unique())
         ax.set_xticks(ticks, [f"{v:.3g}" for v in ticks], fontsize=8, rotation=45)
@@ -620,7 +626,7 @@ def plot_transfer(results: SSRResults):
         for attr in ATTRIBUTIONS:
             c = t[(t["attack"] == "manipulate") & (t["attribution"] == attr) & (t["metric"] == metric)]
             c = c.groupby("eps")["mean"].mean()
-            ax.plot(np.log2(c.index * 255), c, marker="o", label=attr)
+            ax.plot(np.log2(c.index * 255), c, marker="o", label=ATTRIBUTION_NAMES[attr])
         r = t[(t["attack"] == "random") & (t["metric"] == metric)].groupby("eps")["mean"].mean()
         ax.plot(np.log2(r.index * 255), r, color="grey", linestyle=":", label="random sign (mean of maps)")
         ax.set_xticks(np.log2(np.array(c.index) * 255), [f"{e * 255:g}" for e in c.index])
@@ -639,8 +645,8 @@ def plot_before_after(results: SSRResults):
     eps = max([e for e in settings.eps_list if e <= 8 / 255 + 1e-12] or [settings.eps_list[0]])
     cells = {n: attack_cell(results.models[(n, d)], x, y, settings.attacks()["manipulate"], "saliency", eps,
                             settings.top_k(x), name="manipulate", cache=ResultsCache(), seed=seed, dataset=d)
-             for n in ("natural", "SSR")}
-    common = sorted(set(cells["natural"].attacked) & set(cells["SSR"].attacked))[:settings.n_show]
+             for n in (NATURAL, "SSR")}
+    common = sorted(set(cells[NATURAL].attacked) & set(cells["SSR"].attacked))[:settings.n_show]
     maps, titles = {}, []
     device = settings.torch_device
     for name, cell in cells.items():
@@ -657,7 +663,7 @@ def plot_before_after(results: SSRResults):
     return fig
 
 
-__all__ = ["ATTRIBUTIONS", "CLAIMS", "MODELS", "PAPER_IMAGES", "SSRResults", "SSRSettings", "accuracy_table",
-           "budget", "claims", "cost_table", "evaluate", "log_auc_table", "per_image_log_auc",
+__all__ = ["ATTRIBUTIONS", "ATTRIBUTION_ROWS", "CLAIMS", "MODELS", "NATURAL", "PAPER_IMAGES", "SSRResults", "SSRSettings",
+           "accuracy_table", "budget", "claims", "cost_table", "evaluate", "log_auc_table", "per_image_log_auc",
            "plot_before_after", "plot_cosd_bars", "plot_log_auc", "plot_sweep", "plot_transfer", "protocol_note",
            "publish", "sweep_table", "verdicts"]

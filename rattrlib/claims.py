@@ -300,9 +300,17 @@ class Measurements:
             per_seed = np.array([np.mean(col[ok]) for col, ok in zip(table.to_numpy().T, finite.T) if ok.any()])
             rows.append({**dict(zip(("dataset", "row", "under", "metric"), key)), "mean": mean, "ci_low": low,
                          "ci_high": high, "seed_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0,
-                         "n_images": int(finite.sum(axis=0)[usable].mean()) if usable.any() else 0,
+                         "n_images": images_per_seed(table),
                          "n_seeds": int(usable.sum())})
         return pd.DataFrame(rows)
+
+
+def images_per_seed(table: pd.DataFrame, seeds=None) -> int:
+    """The "images" of "n (images × seeds)": finite values per seed of an image × seed table, averaged over the
+    seeds that have any (or over ``seeds``) and rounded — one count for tables and verdicts alike."""
+    finite = np.isfinite((table if seeds is None else table[list(seeds)]).to_numpy(dtype=np.float64))
+    counts = finite.sum(axis=0)[finite.any(axis=0)]
+    return int(round(counts.mean())) if counts.size else 0
 
 
 def _replicate_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -460,10 +468,10 @@ def judge(claim: Claim, measurements: Measurements, *, confidence: float = 0.95,
         net = {"net_difference": r["estimate"], "net_ci_low": r["low"], "net_ci_high": r["high"],
                "net_verdict": decide(claim.relation, claim.margin, r["low"], r["high"])}
     used = raw["seeds"]
-    counts = [np.isfinite(t[used].to_numpy()).sum(axis=0) for t in tables] if used else [np.zeros(1)]
     return Verdict(claim=claim, mean_a=float(raw["means"][0]), mean_b=float(raw["means"][1]),
                    difference=raw["estimate"], ci_low=raw["low"], ci_high=raw["high"],
-                   n_images=int(min(c.min() for c in counts)), n_seeds=len(used), scope=raw["scope"],
+                   n_images=min(images_per_seed(t, used) for t in tables) if used else 0, n_seeds=len(used),
+                   scope=raw["scope"],
                    verdict=decide(claim.relation, claim.margin, raw["low"], raw["high"]), confidence=confidence,
                    budget=budget, **net)
 
@@ -615,5 +623,5 @@ def _chapter_link(row: pd.Series) -> str:
 
 
 __all__ = ["Claim", "DISPLAY", "Measurements", "RANDOM", "RELATIONS", "VERDICTS", "Verdict", "check_claims",
-           "claims_table", "contrast_interval", "decide", "format_value", "judge", "judge_all", "mean_interval",
-           "load_verdicts", "metric_label", "not_judged", "save_verdicts", "verdicts_frontpage"]
+           "claims_table", "contrast_interval", "decide", "format_value", "images_per_seed", "judge", "judge_all",
+           "mean_interval", "load_verdicts", "metric_label", "not_judged", "save_verdicts", "verdicts_frontpage"]

@@ -290,6 +290,18 @@ def test_a_statement_names_metric_rows_and_condition_in_words():
     assert claim(under="eot").statement().endswith("(under eot)")  # a condition without a phrase reads as it is
 
 
+def test_summary_and_verdict_count_images_the_same_way_when_seeds_attack_different_numbers():
+    rng = np.random.default_rng(4)
+    a = [rng.uniform(0.5, 1, n) for n in (91, 94, 90)]     # each seed's model classifies different images correctly
+    b = [rng.uniform(0, 0.5, n) for n in (91, 94, 90)]
+    m = measured([np.pad(x, (0, 94 - len(x)), constant_values=np.nan) for x in a],
+                 [np.pad(x, (0, 94 - len(x)), constant_values=np.nan) for x in b])
+    summary = m.summary().set_index(["row", "under"])
+    v = judge(claim(), m, n_boot=200)
+    assert summary.loc[("ART", "ifia_topk"), "n_images"] == v.n_images == 92      # (91 + 94 + 90) / 3 = 91.7
+    assert claims_table([v]).iloc[0]["n (images × seeds)"] == "92 × 3"
+
+
 def test_a_seed_without_any_finite_value_is_left_out_and_none_left_is_inconclusive():
     rng = np.random.default_rng(9)
     a = [rng.uniform(0.5, 1, 30), np.full(30, np.nan), rng.uniform(0.5, 1, 30)]

@@ -233,3 +233,25 @@ def test_seconds_table_marks_seeds_a_row_did_not_run():
     holder = type("Seconds", (), {"seconds": {("AT", 0): 1.26, ("AT", 1): 2.0, ("λ = 0.01", 0): 3.0}})()
     table = gali.GALIResult.seconds_table(holder)
     assert table.loc["AT", 0] == 1.3 and table.loc["λ = 0.01", 1] == "–"
+
+
+def test_table1_states_the_attack_success_rate_per_model_and_none_for_the_random_rows():
+    from types import SimpleNamespace
+
+    settings = gali.GALISettings.resolve("smoke", seeds=[0, 1])
+    m = Measurements()
+    for seed in (0, 1):
+        for row in gali.ROWS:
+            m.add(row, "clean", "accuracy", seed, np.ones(4), dataset="fashion_mnist")
+            m.add(row, "pgd", "accuracy", seed, np.zeros(4), dataset="fashion_mnist")
+            for metric, under in gali.TABLE1_COLUMNS:
+                if under is None:
+                    for condition in ("ifia_topk", RANDOM):
+                        m.add(row, condition, metric, seed, np.full(4, 0.5), dataset="fashion_mnist")
+    evaluations = {("fashion_mnist", "AT", seed): SimpleNamespace(ifia=SimpleNamespace(
+        summary=pd.DataFrame({"success_rate": [rate]}))) for seed, rate in ((0, 0.8), (1, 1.0))}
+    table = gali.GALIResult(settings, evaluations, {}, m, {}).table1("fashion_mnist")
+    assert table.loc["AT", (gali.SUCCESS, "ours")] == f"90.0{PLUS_MINUS}14.1"      # std of 80 and 100
+    assert table.loc["AT", (gali.SUCCESS, "paper")] == "–"                         # GALI reports none
+    assert table.loc["Nat", (gali.SUCCESS, "ours")] == "–"                         # not evaluated here
+    assert table.loc["AT" + gali.NOISE, (gali.SUCCESS, "ours")] == ""              # random noise is no attack

@@ -58,6 +58,21 @@ def indexed_summary(measurements: Measurements) -> pd.DataFrame:
 
 PLUS_MINUS = "\u00a0±\u00a0"  # "mean ± spread" with no-break spaces: a table cell never wraps inside it
 
+#: the column of IFIA's success rate (the protocol reports it beside every IFIA number; the papers do not)
+SUCCESS = "IFIA success (%)"
+
+
+def success_cell(evaluations) -> str:
+    """IFIA's success rate (%: attacked images where a label-keeping iterate was found) over ``evaluations`` (one
+    :class:`~rattrlib.evaluation.ModelEvaluation` per seed), mean ± std over them; "–" when there are none."""
+    rates = [100 * ev.ifia.summary.iloc[0]["success_rate"] for ev in evaluations]
+    if not rates:
+        return "–"
+    mean = sum(rates) / len(rates)
+    if len(rates) < 2:
+        return f"{mean:.1f}"
+    return f"{mean:.1f}{PLUS_MINUS}{math.sqrt(sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)):.1f}"
+
 
 def mean_spread(metric: str, stats, digits: int = 1) -> str:
     """A table cell "mean ± seed spread" in display units (:func:`rattrlib.claims.format_value`); the spread (std of
@@ -156,5 +171,6 @@ def declared_claims(claims: Sequence[Claim], datasets: Sequence[str]) -> tuple:
     return tuple(c for c in claims if c.dataset.split(" · ")[0] in wanted)
 
 
-__all__ = ["ATTRIBUTION_NAMES", "METHOD_NAMES", "PAPER_DATASET", "PLUS_MINUS", "TOPK", "budget_sentence", "column_label",
-           "declared_claims", "display_scale", "images_seen", "indexed_summary", "mean_spread", "publish_verdicts", "verdicts_path"]
+__all__ = ["ATTRIBUTION_NAMES", "METHOD_NAMES", "PAPER_DATASET", "PLUS_MINUS", "SUCCESS", "TOPK", "budget_sentence",
+           "column_label", "declared_claims", "display_scale", "images_seen", "indexed_summary", "mean_spread",
+           "publish_verdicts", "success_cell", "verdicts_path"]

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rattrlib.chapters._common import (PAPER_DATASET, TOPK, IFIASettings, budget_sentence, column_label, declared_claims,
-                                      display_scale, indexed_summary, mean_spread, publish_verdicts)
+from rattrlib.chapters._common import (PAPER_DATASET, SUCCESS, TOPK, IFIASettings, budget_sentence, column_label,
+                                      declared_claims, display_scale, indexed_summary, mean_spread, publish_verdicts,
+                                      success_cell)
 from rattrlib.claims import GOODNESS, RANDOM, Claim, Measurements, format_value, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
@@ -481,9 +482,15 @@ class GALIResult:
         return f"{dataset}  (paper: GALI Table 1, {block})"
 
     def table1(self, dataset: str) -> pd.DataFrame:
-        """GALI Table 1 | ours (the AT teacher's IG map as reference of the AA metrics)."""
+        """GALI Table 1 | ours (the AT teacher's IG map as reference of the AA metrics), with IFIA's success rate
+        per model (GALI reports none; a random-noise row has none)."""
         paper = PAPER_DATASET[dataset]
-        return self._table(dataset, ROWS, TABLE1_COLUMNS, gali_table1(paper), TABLE1_NAMES[paper])
+        frame = self._table(dataset, ROWS, TABLE1_COLUMNS, gali_table1(paper), TABLE1_NAMES[paper])
+        frame[(SUCCESS, "paper")] = ["–" if row in ROWS else "" for row in frame.index]
+        frame[(SUCCESS, "ours")] = [success_cell([self.evaluations[dataset, row, seed] for seed in self.settings.seeds
+                                                 if (dataset, row, seed) in self.evaluations])
+                                    if row in ROWS else "" for row in frame.index]
+        return frame
 
     def table3(self, dataset: str) -> pd.DataFrame:
         """GALI Table 3 | ours: the goodness of each model's clean IG map against the AT teacher's (AT itself is
@@ -561,8 +568,10 @@ class GALIResult:
         return (f"Protocol ({dataset}): data {data}; IFIA top-k on IG with ε = {p.eps:g}, α = {p.alpha:g}, "
                 f"{p.steps} steps in {p.precision} (GALI 100; maps and scores in fp32), k = {p.k} (GALI: {TOPK[dataset]}), IG m = {p.ig_steps}, softplus "
                 f"β = {p.beta:g}, on {p.n_eval} stratified test images per seed, attacked where classified "
-                f"correctly; '↳ random ε-noise' rows: random sign noise of the same ε on the same images, scored "
-                f"with the same metrics and references (GALI reports no random baseline). AA metrics (eq. 10–12): "
+                f"correctly; IFIA success is the share of attacked images where some iterate kept the label, and an "
+                f"image where none did counts with its clean map (top-k ∩ 100 %); '↳ random ε-noise' rows: random "
+                f"sign noise of the same ε on the same images, scored with the same metrics and references (GALI "
+                f"reports no random baseline). AA metrics (eq. 10–12): "
                 f"Table 1 takes the AT teacher's IG map of the same seed as reference (so AT's AA scores equal its "
                 f"plain ones; Table 3 is their goodness factor alone, on the clean maps), Table 4 the IG map of the "
                 f"TRADES model of the same seed (rattr's zoo TRADES, trained like the AT teacher), Table 5 the object "

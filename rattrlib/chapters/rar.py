@@ -22,8 +22,9 @@ from typing import Optional
 
 import pandas as pd
 
-from rattrlib.chapters._common import (METHOD_NAMES, PAPER_DATASET, PLUS_MINUS, TOPK, IFIASettings, budget_sentence,
-                                      column_label, declared_claims, display_scale, mean_spread, publish_verdicts)
+from rattrlib.chapters._common import (METHOD_NAMES, PAPER_DATASET, SUCCESS, TOPK, IFIASettings, budget_sentence,
+                                      column_label, declared_claims, display_scale, mean_spread, publish_verdicts,
+                                      success_cell)
 from rattrlib.claims import RANDOM, Claim, Measurements, judge_all
 from rattrlib.config import resolve_device
 from rattrlib.data import load_dataset
@@ -53,8 +54,6 @@ _CONDITION = {"clean": "clean", "pgd": "PGD-40", "ifia_topk": "IFIA", RANDOM: "r
 COLUMNS = {(metric, under): column_label(metric, _CONDITION[under])
            for metric, under in [("accuracy", "clean"), ("accuracy", "pgd"), ("topk_intersection", "ifia_topk"),
                                  ("topk_intersection", RANDOM), ("kendall_tau", "ifia_topk"), ("kendall_tau", RANDOM)]}
-#: the column of the attack's success rate (the protocol reports it beside every IFIA number; GALI does not)
-SUCCESS = "IFIA success (%)"
 #: the GALI Table 1 column of each (metric, condition); the paper has no random baseline
 PAPER_COLUMNS = {("accuracy", "clean"): "clean_accuracy", ("accuracy", "pgd"): "adversarial_accuracy",
                  ("topk_intersection", "ifia_topk"): "topk", ("kendall_tau", "ifia_topk"): "kendall"}
@@ -208,16 +207,9 @@ class RARResult:
         return frame
 
     def success_rate(self, dataset: str, method: str) -> str:
-        """IFIA's success rate on ``method`` (%: attacked images where a label-keeping iterate was found), mean ±
-        std over the seeds evaluated; "–" where none was."""
-        rates = [100 * self.evaluations[key].ifia.summary.iloc[0]["success_rate"]
-                 for key in ((dataset, method, seed) for seed in self.settings.seeds) if key in self.evaluations]
-        if not rates:
-            return "–"
-        mean = sum(rates) / len(rates)
-        if len(rates) < 2:
-            return f"{mean:.1f}"
-        return f"{mean:.1f}{PLUS_MINUS}{math.sqrt(sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)):.1f}"
+        """IFIA's success rate on ``method``, mean ± std over the seeds evaluated (:func:`success_cell`)."""
+        return success_cell([self.evaluations[dataset, method, seed] for seed in self.settings.seeds
+                             if (dataset, method, seed) in self.evaluations])
 
     def sparse_maps(self, dataset: str) -> tuple:
         """``(n, N)``: of the N attacked images (all seeds and rows), n have a clean IG map with fewer than k

@@ -306,11 +306,12 @@ class Measurements:
 
 
 def images_per_seed(table: pd.DataFrame, seeds=None) -> int:
-    """The "images" of "n (images × seeds)": finite values per seed of an image × seed table, averaged over the
-    seeds that have any (or over ``seeds``) and rounded — one count for tables and verdicts alike."""
+    """The "images" of "n (images × seeds)": finite values per seed of an image × seed table (restricted to the
+    columns ``seeds`` when given), averaged over the seeds that have any and rounded half up; 0 when none has —
+    one count for tables, verdicts and the leaderboard alike."""
     finite = np.isfinite((table if seeds is None else table[list(seeds)]).to_numpy(dtype=np.float64))
     counts = finite.sum(axis=0)[finite.any(axis=0)]
-    return int(round(counts.mean())) if counts.size else 0
+    return math.floor(counts.mean() + 0.5) if counts.size else 0
 
 
 def _replicate_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -470,8 +471,7 @@ def judge(claim: Claim, measurements: Measurements, *, confidence: float = 0.95,
     used = raw["seeds"]
     return Verdict(claim=claim, mean_a=float(raw["means"][0]), mean_b=float(raw["means"][1]),
                    difference=raw["estimate"], ci_low=raw["low"], ci_high=raw["high"],
-                   n_images=min(images_per_seed(t, used) for t in tables) if used else 0, n_seeds=len(used),
-                   scope=raw["scope"],
+                   n_images=min(images_per_seed(t, used) for t in tables), n_seeds=len(used), scope=raw["scope"],
                    verdict=decide(claim.relation, claim.margin, raw["low"], raw["high"]), confidence=confidence,
                    budget=budget, **net)
 

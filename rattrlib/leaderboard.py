@@ -67,7 +67,7 @@ from rattrlib import __version__
 from rattrlib.attacks import (PGD, Manipulate, RandomSignNoise, adversarial_correct,
                               evaluate_attributional_robustness)
 from rattrlib.attributions import ATTRIBUTIONS, Saliency
-from rattrlib.claims import METRICS, Measurements, contrast_interval, format_value, metric_label
+from rattrlib.claims import METRICS, Measurements, contrast_interval, format_value, images_per_seed, metric_label
 from rattrlib.config import SCALES, check_choice, check_int, check_positive, check_range, check_real, resolve_device
 from rattrlib.data import DATASETS, ImageDataset, load_dataset
 from rattrlib.evaluation import IFIAProtocol, gradient_alignment, ifia_protocol, make_ifia, report_measurements
@@ -623,9 +623,8 @@ def summarise(measurements: Measurements, name: str, protocol: LeaderboardProtoc
         table = measurements.side("", name, col.under, col.metric)
         r = contrast_interval([table], [1.0])
         low, high = interval_within_bounds(col.metric, r["low"], r["high"])
-        finite = np.isfinite(table[r["seeds"]].to_numpy()) if r["seeds"] else np.zeros((0, 1), bool)
         rows[col.label] = {"mean": r["estimate"], "ci_low": low, "ci_high": high,
-                           "n_images": int(round(finite.sum(axis=0).mean())) if finite.size else 0,
+                           "n_images": images_per_seed(table, r["seeds"]),
                            "n_seeds": len(r["seeds"]), "scope": r["scope"], "under": col.under,
                            "metric": col.metric, "higher_is_better": col.higher_is_better}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -3,6 +3,7 @@ display factors from the claims engine's vocabulary, and the declared claims eve
 
 import json
 
+import pandas as pd
 import pytest
 
 from rattrlib.chapters import gali, sat, ssr
@@ -48,3 +49,22 @@ def test_every_attribution_has_one_display_name_and_ssr_rows_use_them():
     assert any("SmoothGrad better than Integrated Gradients" in s for s in statements)
     assert any("SSR better than Natural" in s for s in statements)
     assert not any(name in s for s in statements for name in ("smoothgrad", "uniform_gradient", "integrated_gradients"))
+    # every side of every SSR claim is a row its experiments write (a mismatch would only show as "not judged")
+    for scale in ("smoke", "cpu", "paper"):
+        sides = {side for c in ssr.claims(ssr.SSRSettings.resolve(scale)) for side in (c.a, c.b)}
+        assert sides <= set(ssr.ATTRIBUTION_ROWS) | set(ssr.MODELS), scale
+
+
+def test_success_cell_skips_a_seed_without_attacked_images():
+    from types import SimpleNamespace
+
+    from rattrlib.chapters._common import success_cell
+
+    def ev(rate):
+        return SimpleNamespace(ifia=SimpleNamespace(summary=pd.DataFrame({"success_rate": [rate]})))
+
+    evaluations = {("d", "AT", 0): ev(0.8), ("d", "AT", 1): ev(float("nan")), ("d", "AT", 2): ev(1.0),
+                   ("d", "Nat", 0): ev(float("nan"))}
+    assert success_cell(evaluations, "d", "AT", [0, 1, 2]) == f"90.0{PLUS_MINUS}14.1"     # seed 1 attacked nothing
+    assert success_cell(evaluations, "d", "AT", [0]) == "80.0"
+    assert success_cell(evaluations, "d", "Nat", [0]) == "–" == success_cell(evaluations, "d", "ART", [0, 1])

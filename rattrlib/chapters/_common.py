@@ -62,10 +62,13 @@ PLUS_MINUS = "\u00a0±\u00a0"  # "mean ± spread" with no-break spaces: a table 
 SUCCESS = "IFIA success (%)"
 
 
-def success_cell(evaluations) -> str:
-    """IFIA's success rate (%: attacked images where a label-keeping iterate was found) over ``evaluations`` (one
-    :class:`~rattrlib.evaluation.ModelEvaluation` per seed), mean ± std over them; "–" when there are none."""
-    rates = [100 * ev.ifia.summary.iloc[0]["success_rate"] for ev in evaluations]
+def success_cell(evaluations: dict, dataset: str, row: str, seeds) -> str:
+    """IFIA's success rate (%: attacked images where a label-keeping iterate was found) of ``row`` on ``dataset``,
+    mean ± std over the ``seeds`` evaluated (``evaluations``: {(dataset, row, seed): ModelEvaluation}); a seed
+    without attacked images has no rate; "–" when no seed has one."""
+    rates = [100 * evaluations[dataset, row, seed].ifia.summary.iloc[0]["success_rate"] for seed in seeds
+             if (dataset, row, seed) in evaluations]
+    rates = [r for r in rates if math.isfinite(r)]
     if not rates:
         return "–"
     mean = sum(rates) / len(rates)

@@ -487,8 +487,7 @@ class GALIResult:
         paper = PAPER_DATASET[dataset]
         frame = self._table(dataset, ROWS, TABLE1_COLUMNS, gali_table1(paper), TABLE1_NAMES[paper])
         frame[(SUCCESS, "paper")] = ["–" if row in ROWS else "" for row in frame.index]
-        frame[(SUCCESS, "ours")] = [success_cell([self.evaluations[dataset, row, seed] for seed in self.settings.seeds
-                                                 if (dataset, row, seed) in self.evaluations])
+        frame[(SUCCESS, "ours")] = [success_cell(self.evaluations, dataset, row, self.settings.seeds)
                                     if row in ROWS else "" for row in frame.index]
         return frame
 

@@ -199,17 +199,13 @@ class RARResult:
                 published = paper.loc[PAPER_ROWS[method], theirs] if method in PAPER_ROWS and theirs else None
                 row[(header, "paper")] = "–" if published is None else _paper_value(metric, published)
                 row[(header, "ours")] = mean_spread(metric, summary.loc[(METHOD_NAMES[method], metric, under)])
-            row[(SUCCESS, "paper")], row[(SUCCESS, "ours")] = "–", self.success_rate(dataset, method)
+            row[(SUCCESS, "paper")] = "–"
+            row[(SUCCESS, "ours")] = success_cell(self.evaluations, dataset, method, self.settings.seeds)
             rows[METHOD_NAMES[method]] = row
         frame = pd.DataFrame(rows).T
         frame.columns = pd.MultiIndex.from_tuples(frame.columns)
         frame.index.name = "model"
         return frame
-
-    def success_rate(self, dataset: str, method: str) -> str:
-        """IFIA's success rate on ``method``, mean ± std over the seeds evaluated (:func:`success_cell`)."""
-        return success_cell([self.evaluations[dataset, method, seed] for seed in self.settings.seeds
-                             if (dataset, method, seed) in self.evaluations])
 
     def sparse_maps(self, dataset: str) -> tuple:
         """``(n, N)``: of the N attacked images (all seeds and rows), n have a clean IG map with fewer than k

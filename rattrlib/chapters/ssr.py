@@ -224,8 +224,8 @@ def claims(settings: "SSRSettings") -> tuple:
                          "IG-NORM", "clean", margin_reason=NO_NUMBER, dataset=f"Exp. II {d2}"))
     for smooth in SMOOTHED:
         out.append(Claim(f"ssr.fig5b.{smooth}_vs_ig.manipulate", "SSR", "§5.3, Fig. 5", SAYS_TRANSFER, cosd,
-                         ATTRIBUTION_NAMES[smooth], ATTRIBUTION_NAMES["integrated_gradients"], UNDER["manipulate"], margin_reason=NO_NUMBER,
-                         dataset=exp3_label(d0)))
+                         ATTRIBUTION_NAMES[smooth], ATTRIBUTION_NAMES["integrated_gradients"], UNDER["manipulate"],
+                         margin_reason=NO_NUMBER, dataset=exp3_label(d0)))
     return check_claims(out)
 
 
@@ -442,8 +442,8 @@ def cost_table(settings: SSRSettings, results: SSRResults, cache: ResultsCache) 
                       "load avg. (start → end)": f"{c['load_average_start']:.1f} → {c['load_average_end']:.1f}"}
     table = pd.DataFrame(rows).T
     table = table.astype({"CPU s/epoch": float, "wall s/epoch": float})
-    table.insert(2, "× natural", table[column] / table.loc[NATURAL, column])
-    return table.round({"CPU s/epoch": 1, "wall s/epoch": 1, "× natural": 2})
+    table.insert(2, f"× {NATURAL}", table[column] / table.loc[NATURAL, column])
+    return table.round({"CPU s/epoch": 1, "wall s/epoch": 1, f"× {NATURAL}": 2})
 
 
 def evaluate(settings: SSRSettings, cache: Optional[ResultsCache] = None) -> SSRResults:
@@ -663,7 +663,7 @@ def plot_before_after(results: SSRResults):
     return fig
 
 
-__all__ = ["ATTRIBUTIONS", "ATTRIBUTION_ROWS", "CLAIMS", "MODELS", "NATURAL", "PAPER_IMAGES", "SSRResults", "SSRSettings",
-           "accuracy_table", "budget", "claims", "cost_table", "evaluate", "log_auc_table", "per_image_log_auc",
+__all__ = ["ATTRIBUTIONS", "ATTRIBUTION_ROWS", "CLAIMS", "MODELS", "NATURAL", "PAPER_IMAGES", "SSRResults",
+           "SSRSettings", "accuracy_table", "budget", "claims", "cost_table", "evaluate", "log_auc_table", "per_image_log_auc",
            "plot_before_after", "plot_cosd_bars", "plot_log_auc", "plot_sweep", "plot_transfer", "protocol_note",
            "publish", "sweep_table", "verdicts"]

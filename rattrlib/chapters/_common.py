@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import math
+import statistics
 
 import pandas as pd
 
@@ -71,10 +72,8 @@ def success_cell(evaluations: dict, dataset: str, row: str, seeds) -> str:
     rates = [r for r in rates if math.isfinite(r)]
     if not rates:
         return "–"
-    mean = sum(rates) / len(rates)
-    if len(rates) < 2:
-        return f"{mean:.1f}"
-    return f"{mean:.1f}{PLUS_MINUS}{math.sqrt(sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)):.1f}"
+    mean = statistics.mean(rates)
+    return f"{mean:.1f}" if len(rates) < 2 else f"{mean:.1f}{PLUS_MINUS}{statistics.stdev(rates):.1f}"
 
 
 def mean_spread(metric: str, stats, digits: int = 1) -> str:

@@ -199,8 +199,7 @@ def claims(settings: "SSRSettings") -> tuple:
                 for plain in ("saliency", "integrated_gradients"):
                     out.append(Claim(f"ssr.fig3.{d}.{smooth}_vs_{plain}.{attack}", "SSR", "§5.1, Fig. 3", SAYS_EXP1,
                                      cosd, ATTRIBUTION_NAMES[smooth], ATTRIBUTION_NAMES[plain], UNDER[attack],
-                                     margin_reason=NO_NUMBER,
-                                     dataset=exp1_label(d)))
+                                     margin_reason=NO_NUMBER, dataset=exp1_label(d)))
     d0 = settings.datasets[0]
     for attack in ATTACKS:
         out.append(Claim(f"ssr.fig3.{d0}.smoothgrad_vs_uniform_matched.{attack}", "SSR", "§5.1, Fig. 3", SAYS_SG_UG,
@@ -391,7 +390,7 @@ def sigma_radius_sweep(settings: SSRSettings, results: SSRResults, cache: Result
                                eps_list=(settings.sweep_eps,), attacks=attacks)
             for (a, _), (cell,) in cells.items():
                 att = cell.per_image[cell.per_image["correct"]]
-                rows += [{"attribution": name, "value": v, "attack": a, "metric": m,
+                rows += [{"attribution": ATTRIBUTION_NAMES[name], "value": v, "attack": a, "metric": m,
                           "mean": float(np.nanmean(att[m]))} for m in SSR_METRICS]
     results.sweep = pd.DataFrame(rows)
 
@@ -588,8 +587,7 @@ def plot_cosd_bars(results: SSRResults, dataset: str, title: str):
 def sweep_table(results: SSRResults) -> pd.DataFrame:
     """The σ / r sweep as a table: one row per (attribution, σ or r), the mean score per (attack, metric) in display
     units (:func:`rattrlib.claims.format_value`; one seed, so no spread)."""
-    sweep = results.sweep.assign(attribution=results.sweep["attribution"].map(ATTRIBUTION_NAMES),
-                                 label=[metric_label(m) for m in results.sweep["metric"]],
+    sweep = results.sweep.assign(label=[metric_label(m) for m in results.sweep["metric"]],
                                  text=[format_value(m, v) for m, v in zip(results.sweep["metric"],
                                                                         results.sweep["mean"])],
                                  radius=[f"{v:.3g}" for v in results.sweep["value"]])
@@ -606,7 +604,7 @@ def plot_sweep(results: SSRResults):
     for ax, metric in zip(axes, ["topk_intersection", "cosine_distance"]):
         for (name, attack), c in sweep[sweep["metric"] == metric].groupby(["attribution", "attack"]):
             ax.plot(c["value"], c["mean"], marker="o", linestyle="-" if attack == "top-k" else ":",
-                    label=f"{ATTRIBUTION_NAMES[name]}, {attack}")
+                    label=f"{name}, {attack}")
         ax.set_xscale("log"); ax.minorticks_off()
         ticks = sorted(sweep["value"].unique())
         ax.set_xticks(ticks, [f"{v:.3g}" for v in ticks], fontsize=8, rotation=45)
